@@ -1,0 +1,87 @@
+# neurallog.platform — one entry point for set-up, the main job and the tests.
+#   make deploy   set up everything; with no KUBECONFIG given, bring up the
+#                 local test cluster and run site.yml on it
+#   make test     the whole test suite (lint, sanity, unit, cluster, Molecule)
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+CLUSTER := $(BIN)/python hack/localcluster/cluster.py
+INVENTORY ?= inventories/local
+MOLECULE_SCENARIOS ?= default tenants airgap
+export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
+export PATH := $(CURDIR)/$(BIN):$(PATH)
+
+.PHONY: help venv binaries cluster-up cluster-down cluster-status deploy site \
+        lint sanity unit cluster-test molecule test build bench bench-tenants clean
+
+help:
+	@sed -n 's/^#   //p' Makefile
+
+$(BIN)/.installed: requirements.txt requirements-dev.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade 'pip>=24'
+	$(BIN)/pip install --quiet -r requirements-dev.txt
+	touch $@
+
+venv: $(BIN)/.installed
+
+binaries:
+	hack/localcluster/build.sh all >/dev/null
+
+cluster-up: venv
+	$(CLUSTER) up
+
+cluster-down: venv
+	$(CLUSTER) down
+
+cluster-status: venv
+	$(CLUSTER) status
+
+# With KUBECONFIG/K8S_AUTH_KUBECONFIG set, site.yml runs against that
+# cluster; otherwise against the local test cluster, brought up first.
+deploy: venv
+	@if [ -n "$${K8S_AUTH_KUBECONFIG:-$${KUBECONFIG:-}}" ]; then \
+	  $(BIN)/ansible-playbook site.yml -i $(INVENTORY); \
+	else \
+	  kc=$$($(CLUSTER) up) && \
+	  K8S_AUTH_KUBECONFIG=$$kc $(BIN)/ansible-playbook site.yml -i $(INVENTORY); \
+	fi
+
+lint: venv
+	$(BIN)/yamllint -s .
+	$(BIN)/ansible-lint --profile production
+
+# ansible-test needs the collection under ansible_collections/<ns>/<name>:
+# sanity runs on a copy made from `git ls-files`.
+sanity: venv
+	rm -rf build/sanity && mkdir -p build/sanity/ansible_collections/neurallog/platform
+	git ls-files -z --cached --others --exclude-standard | grep -zv '^collections/' \
+	  | xargs -0 cp --parents -t build/sanity/ansible_collections/neurallog/platform
+	cd build/sanity/ansible_collections/neurallog/platform && git init -q && git add -A && \
+	  $(CURDIR)/$(BIN)/ansible-test sanity --python 3.11 --local --color no
+
+unit: venv
+	$(BIN)/pytest tests/unit
+
+cluster-test: venv
+	kc=$$($(CLUSTER) up) && K8S_AUTH_KUBECONFIG=$$kc $(BIN)/pytest tests/cluster
+
+molecule: venv binaries
+	for s in $(MOLECULE_SCENARIOS); do $(BIN)/molecule test -s $$s || exit 1; done
+
+test: venv binaries
+	hack/run-tests.sh
+
+build: venv
+	mkdir -p dist && $(BIN)/ansible-galaxy collection build --force --output-path dist .
+
+bench: venv
+	kc=$$($(CLUSTER) up) && K8S_AUTH_KUBECONFIG=$$kc $(BIN)/python hack/bench/platform.py
+
+bench-tenants: venv
+	kc=$$($(CLUSTER) up) && K8S_AUTH_KUBECONFIG=$$kc $(BIN)/python hack/bench/tenants.py
+
+clean:
+	rm -rf build dist tests/output molecule/*/artifacts

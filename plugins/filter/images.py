@@ -1,0 +1,24 @@
+# -*- coding: utf-8 -*-
+# Copyright: NeuralLog platform engineering
+# Apache License 2.0 (see LICENSE)
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+from ansible.errors import AnsibleFilterError
+from ansible_collections.neurallog.platform.plugins.module_utils.images import image_refs
+
+
+def _image_refs(images, overrides=None, default_registry="docker.io", registry_override=""):
+    try:
+        return image_refs(images, overrides, default_registry, registry_override)
+    except ValueError as exc:
+        raise AnsibleFilterError("neurallog_images: %s" % exc)
+
+
+class FilterModule(object):
+    """Image reference helpers."""
+
+    def filters(self):
+        return {"image_refs": _image_refs}

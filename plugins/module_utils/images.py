@@ -1,0 +1,46 @@
+# -*- coding: utf-8 -*-
+# Copyright: NeuralLog platform engineering
+# Apache License 2.0 (see LICENSE)
+"""Image references: one source of truth for manifests and the offline bundle."""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+
+def merge(base, override):
+    """Recursive dict merge (override wins)."""
+    out = dict(base or {})
+    for key, value in (override or {}).items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def image_ref(image, default_registry="docker.io", registry_override=""):
+    """``registry/repository:tag[@digest]`` for one image description.
+
+    ``image`` is a dict with ``repository`` and ``tag`` (and optionally
+    ``registry`` and ``digest``). ``registry_override``, when set, replaces the
+    registry of every image so an air-gapped install reaches only its private
+    registry."""
+    if not isinstance(image, dict) or not image.get("repository") or not image.get("tag"):
+        raise ValueError("an image needs 'repository' and 'tag', got %r" % (image,))
+    if str(image["tag"]) in ("latest", ""):
+        raise ValueError("image %s: tag 'latest' is not allowed, pin a version" % image["repository"])
+    registry = registry_override or image.get("registry") or default_registry
+    ref = "%s/%s:%s" % (registry.rstrip("/"), image["repository"], image["tag"])
+    if image.get("digest"):
+        ref += "@" + image["digest"]
+    return ref
+
+
+def image_refs(images, overrides=None, default_registry="docker.io", registry_override=""):
+    """Key to reference for every image in ``images`` merged with ``overrides``."""
+    merged = merge(images, overrides)
+    return dict(
+        (key, image_ref(value, default_registry, registry_override))
+        for key, value in sorted(merged.items())
+    )
