@@ -15,6 +15,10 @@ export CGO_ENABLED=0 GOFLAGS=-mod=mod GOTOOLCHAIN=local
 
 log() { printf '[build] %s\n' "$*" >&2; }
 
+# Several clusters (and CI stages) may call this at once: one build at a time.
+exec 9>"$cache/.build.lock"
+flock 9
+
 stamp_ok() { [ -x "$bin/$1" ] && [ "$(cat "$bin/.$1.version" 2>/dev/null)" = "$2" ]; }
 stamp() { printf '%s' "$2" >"$bin/.$1.version"; }
 
@@ -79,6 +83,16 @@ build_kwok() {
   stamp_ok kwok "$KWOK_VERSION" && return 0
   log "kwok $KWOK_VERSION"
   GOBIN="$bin" go install -trimpath -ldflags "-s -w" "sigs.k8s.io/kwok/cmd/kwok@$KWOK_VERSION"
+  # The kwok binary has no built-in stages: take the release's own "fast"
+  # node and pod stages (kwokctl's defaults), with node leases.
+  local src
+  src=$(cd "$work" && go mod download -json "sigs.k8s.io/kwok@$KWOK_VERSION" | sed -n 's/.*"Dir": "\(.*\)".*/\1/p')
+  {
+    for f in node/fast/node-initialize.yaml node/heartbeat-with-lease/node-heartbeat-with-lease.yaml \
+             pod/fast/pod-ready.yaml pod/fast/pod-complete.yaml pod/fast/pod-delete.yaml; do
+      printf -- '---\n'; cat "$src/kustomize/stage/$f"
+    done
+  } >"$bin/kwok-stages.yaml"
   stamp kwok "$KWOK_VERSION"
 }
 

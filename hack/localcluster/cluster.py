@@ -506,6 +506,7 @@ def local_up() -> None:
     state["pids"]["kwok"] = start("kwok", [
         str(BIN / "kwok"),
         "--kubeconfig", str(STATE / "kwok.kubeconfig"),
+        "--config", str(BIN / "kwok-stages.yaml"),
         "--manage-all-nodes=false",
         "--manage-nodes-with-annotation-selector", "kwok.x-k8s.io/node=fake",
         "--cidr", "10.244.0.1/16",
