@@ -56,6 +56,10 @@ lint: venv
 # ansible-test needs the collection under ansible_collections/<ns>/<name>:
 # sanity runs on a copy made from `git ls-files`.
 sanity: venv
+	mkdir -p $(HOME)/.ansible/test/cache
+	for v in 24.2 25.0.1 25.1.1 25.3; do \
+	  f=$(HOME)/.ansible/test/cache/get_pip_$$(echo $$v | tr . _).py; \
+	  [ -f $$f ] || cp hack/ansible-test-get-pip.py $$f; done
 	rm -rf build/sanity && mkdir -p build/sanity/ansible_collections/neurallog/platform
 	git ls-files -z --cached --others --exclude-standard | grep -zv '^collections/' \
 	  | xargs -0 cp --parents -t build/sanity/ansible_collections/neurallog/platform

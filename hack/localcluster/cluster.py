@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """Local Kubernetes test cluster for neurallog.platform.
 
 Two providers behind the same commands:

