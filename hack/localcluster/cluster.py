@@ -549,6 +549,14 @@ def _http_ok(url: str) -> bool:
 def local_down(quiet: bool = False) -> None:
     state = load_state()
     pids = state.get("pids", {})
+    if pids and local_running():
+        # The host-path provisioner's directories outlive the cluster.
+        paths = kubectl(
+            "get", "pv", "-o", "jsonpath={range .items[*]}{.spec.hostPath.path}{\"\\n\"}{end}", check=False
+        ).stdout.split()
+        for path in paths:
+            if path.startswith("/tmp/hostpath_pv/"):
+                shutil.rmtree(path, ignore_errors=True)
     # reverse start order: controllers first, etcd last
     for name in reversed(list(pids)):
         try:
