@@ -644,7 +644,9 @@ def kind_status() -> int:
     print(f"cluster {NAME!r}: {'running' if exists else 'not created'} (provider kind)")
     if exists:
         print(f"  kubeconfig: {kubeconfig_path()}")
-        subprocess.run(["kubectl", "--kubeconfig", str(kubeconfig_path()), "get", "nodes"], check=False)
+        kubectl_bin = shutil.which("kubectl") or (BIN / "kubectl" if (BIN / "kubectl").exists() else None)
+        if kubectl_bin:
+            subprocess.run([str(kubectl_bin), "--kubeconfig", str(kubeconfig_path()), "get", "nodes"], check=False)
     return 0 if exists else 1
 
 
