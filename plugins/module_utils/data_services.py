@@ -1,0 +1,345 @@
+# -*- coding: utf-8 -*-
+# Copyright: NeuralLog platform engineering
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Logic shared by the data service roles (postgresql, redis, elasticsearch).
+
+Pure Python, unit-tested in tests/unit/test_data_services.py; the filters in
+plugins/filter/data_services.py are thin wrappers around these functions."""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import base64
+import datetime
+import re
+from decimal import Decimal, InvalidOperation
+from fractions import Fraction
+
+try:
+    from urllib.parse import quote, urlsplit, urlunsplit
+except ImportError:  # pragma: no cover - Python 2
+    from urllib import quote
+    from urlparse import urlsplit, urlunsplit
+
+_BINARY_SUFFIXES = ["", "Ki", "Mi", "Gi", "Ti", "Pi", "Ei"]
+_DECIMAL_SUFFIXES = {-9: "n", -6: "u", -3: "m", 0: "", 3: "k", 6: "M", 9: "G", 12: "T", 15: "P", 18: "E"}
+_QUANTITY_RE = re.compile(
+    r"^(?P<number>[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+))"
+    r"(?P<suffix>Ki|Mi|Gi|Ti|Pi|Ei|n|u|m|k|M|G|T|P|E|[eE][+-]?[0-9]+)?$"
+)
+
+
+def _parse_quantity(quantity):
+    """(exact value as Fraction, format) of a Kubernetes quantity."""
+    text = str(quantity).strip()
+    match = _QUANTITY_RE.match(text)
+    if not match:
+        raise ValueError("%r is not a Kubernetes quantity (e.g. 500m, 2, 512Mi, 20Gi)" % (quantity,))
+    try:
+        number = Fraction(Decimal(match.group("number")))
+    except InvalidOperation:  # pragma: no cover - the regex already rules this out
+        raise ValueError("%r is not a Kubernetes quantity" % (quantity,))
+    suffix = match.group("suffix") or ""
+    if suffix.endswith("i"):
+        return number * (1024 ** _BINARY_SUFFIXES.index(suffix)), "binary"
+    if suffix[:1] in ("e", "E"):
+        return number * (Fraction(10) ** int(suffix[1:])), "exponent"
+    exponent = [e for e, s in _DECIMAL_SUFFIXES.items() if s == suffix][0]
+    return number * (Fraction(10) ** exponent), "decimal"
+
+
+def quantity_value(quantity):
+    """Exact numeric value of a quantity (``2Gi`` -> 2147483648)."""
+    return _parse_quantity(quantity)[0]
+
+
+def normalise_quantity(quantity):
+    """The canonical form the API server stores for a quantity.
+
+    Server-side apply compares what it stored with what is sent, so a manifest
+    that says ``2048Mi`` where the server keeps ``2Gi`` (or ``1000m`` for
+    ``1``) shows up as a change on every run. Sending the canonical form keeps
+    re-runs at changed=0. Mirrors apimachinery's Quantity.String()."""
+    value, fmt = _parse_quantity(quantity)
+    # Below nano precision the server rounds up.
+    nano = value * 10 ** 9
+    if nano.denominator != 1:
+        value = Fraction(-((-nano.numerator) // nano.denominator), 10 ** 9)
+    if value == 0:
+        return "0"
+    if fmt == "binary" and (abs(value) < 1024 or value.denominator != 1):
+        fmt = "decimal"
+    if fmt == "binary":
+        power = 0
+        while power < 6 and value % (1024 ** (power + 1)) == 0:
+            power += 1
+        return "%d%s" % (value // (1024 ** power), _BINARY_SUFFIXES[power])
+    exponent = -9
+    mantissa = value * 10 ** 9
+    while exponent < 18 and mantissa % 1000 == 0:
+        mantissa //= 1000
+        exponent += 3
+    mantissa = int(mantissa)
+    if fmt == "exponent":
+        return "%d" % mantissa if exponent == 0 else "%de%d" % (mantissa, exponent)
+    return "%d%s" % (mantissa, _DECIMAL_SUFFIXES[exponent])
+
+
+def normalise_resources(resources):
+    """A container's ``resources`` with every quantity in canonical form."""
+    out = {}
+    for section in ("requests", "limits"):
+        values = (resources or {}).get(section) or {}
+        if values:
+            out[section] = dict((name, normalise_quantity(q)) for name, q in sorted(values.items()))
+    return out
+
+
+def heap_size_mb(memory_limit, percent=50, maximum_mb=31744, minimum_mb=256):
+    """JVM heap in MiB: ``percent`` of the container memory limit, at most
+    ``maximum_mb`` (below the ~32 GiB compressed-pointer threshold)."""
+    if memory_limit in (None, ""):
+        raise ValueError("a memory limit is required to size the heap")
+    if not 10 <= int(percent) <= 90:
+        raise ValueError("heap percent must be between 10 and 90, got %s" % percent)
+    limit_mb = quantity_value(memory_limit) / (1024 * 1024)
+    heap = int(limit_mb * int(percent) / 100)
+    heap = min(heap, int(maximum_mb))
+    if heap < minimum_mb:
+        raise ValueError(
+            "memory limit %s gives a heap of %d MiB; at least %d MiB is needed" % (memory_limit, heap, minimum_mb)
+        )
+    return heap
+
+
+def connection_url(scheme, host, port, username="", password="", path="", query=None):
+    """``scheme://user:password@host:port/path?query`` with the user info and
+    path percent-encoded, so any password survives inside the URL."""
+    if not scheme or not host:
+        raise ValueError("a URL needs a scheme and a host")
+    userinfo = ""
+    if username or password:
+        userinfo = quote(str(username or ""), safe="")
+        if password:
+            userinfo += ":" + quote(str(password), safe="")
+        userinfo += "@"
+    netloc = str(host)
+    if ":" in netloc and not netloc.startswith("["):
+        netloc = "[%s]" % netloc  # IPv6 literal
+    if port not in (None, ""):
+        netloc += ":%d" % int(port)
+    url = "%s://%s%s" % (scheme, userinfo, netloc)
+    if path not in (None, ""):
+        url += "/" + quote(str(path).lstrip("/"), safe="")
+    if query:
+        url += "?" + "&".join(
+            "%s=%s" % (quote(str(k), safe=""), quote(str(v), safe="")) for k, v in sorted(query.items())
+        )
+    return url
+
+
+def url_with_credentials(url, username="", password=""):
+    """``url`` (``https://es.example:9200``) with ``username:password@``
+    put in, percent-encoded; credentials already in ``url`` are replaced."""
+    parts = urlsplit(str(url or ""))
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError("%r is not an http:// or https:// URL with a host" % (url,))
+    host = parts.hostname
+    if ":" in host:
+        host = "[%s]" % host
+    if parts.port:
+        host += ":%d" % parts.port
+    if username or password:
+        userinfo = quote(str(username or ""), safe="")
+        if password:
+            userinfo += ":" + quote(str(password), safe="")
+        host = userinfo + "@" + host
+    return urlunsplit((parts.scheme, host, parts.path.rstrip("/"), parts.query, ""))
+
+
+_REDIS_UNITS = {"": 1, "k": 1000, "kb": 1024, "m": 1000 ** 2, "mb": 1024 ** 2, "g": 1000 ** 3, "gb": 1024 ** 3}
+
+
+def redis_memory_bytes(text):
+    """Bytes of a redis.conf memory setting (``2gb``, ``512mb``, ``100m``)."""
+    match = re.match(r"^\s*([0-9]+)\s*([kmg]b?)?\s*$", str(text).lower())
+    if not match:
+        raise ValueError("%r is not a Redis memory size (e.g. 2gb, 512mb)" % (text,))
+    return int(match.group(1)) * _REDIS_UNITS[match.group(2) or ""]
+
+
+def secret_data(values):
+    """``data`` of a Secret: every value base64-encoded (never stringData,
+    which the server folds into ``data`` and so reports as a change)."""
+    return dict(
+        (str(key), base64.b64encode(str(value).encode("utf-8")).decode("ascii"))
+        for key, value in sorted((values or {}).items())
+    )
+
+
+def _claims(statefulset):
+    out = {}
+    for claim in (statefulset.get("spec") or {}).get("volumeClaimTemplates") or []:
+        spec = claim.get("spec") or {}
+        storage = ((spec.get("resources") or {}).get("requests") or {}).get("storage")
+        out[(claim.get("metadata") or {}).get("name")] = {
+            "storage": normalise_quantity(storage) if storage else None,
+            "storageClassName": spec.get("storageClassName") or None,
+            "accessModes": sorted(spec.get("accessModes") or []),
+        }
+    return out
+
+
+def statefulset_immutable_changes(existing, desired):
+    """Differences between a StatefulSet in the cluster and the one about to
+    be applied in fields the API server refuses to change (it answers 422).
+
+    Returns a list of ``field: stored -> wanted`` strings, empty when the
+    apply can go ahead. ``existing`` may be None or a k8s_info result."""
+    if isinstance(existing, dict) and "resources" in existing:
+        existing = existing["resources"]
+    if isinstance(existing, list):
+        existing = existing[0] if existing else None
+    if not existing:
+        return []
+    old, new = existing.get("spec") or {}, desired.get("spec") or {}
+    changes = []
+    for field, default in (("serviceName", None), ("podManagementPolicy", "OrderedReady"), ("selector", None)):
+        before, after = old.get(field) or default, new.get(field) or default
+        if before != after:
+            changes.append("spec.%s: %s -> %s" % (field, before, after))
+    old_claims, new_claims = _claims(existing), _claims(desired)
+    if sorted(old_claims) != sorted(new_claims):
+        changes.append(
+            "spec.volumeClaimTemplates: %s -> %s" % (", ".join(sorted(old_claims)), ", ".join(sorted(new_claims)))
+        )
+    for name in sorted(set(old_claims) & set(new_claims)):
+        for field in ("storage", "storageClassName", "accessModes"):
+            before, after = old_claims[name][field], new_claims[name][field]
+            if before != after:
+                changes.append("spec.volumeClaimTemplates[%s].%s: %s -> %s" % (name, field, before, after))
+    return changes
+
+
+def _first(existing):
+    if isinstance(existing, dict) and "resources" in existing:
+        existing = existing["resources"]
+    if isinstance(existing, list):
+        existing = existing[0] if existing else None
+    return existing or {}
+
+
+def transport_tls(existing, common_name, dns_names, days=3650):
+    """PEM ``ca.crt``, ``tls.crt`` and ``tls.key`` for Elasticsearch's
+    transport layer. Values stored in ``existing`` (a Secret or k8s_info
+    result) are kept, so a re-run never re-issues the certificates; otherwise
+    a private CA and one node certificate signed by it are generated."""
+    data = _first(existing).get("data") or {}
+    keys = ("ca.crt", "tls.crt", "tls.key")
+    if all(data.get(k) for k in keys):
+        return dict((k, base64.b64decode(data[k]).decode("utf-8")) for k in keys)
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+    from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+    now = datetime.datetime.now(datetime.timezone.utc) - datetime.timedelta(minutes=5)
+    until = now + datetime.timedelta(days=int(days))
+
+    def _name(cn):
+        return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)])
+
+    ca_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    ca_cert = (
+        x509.CertificateBuilder()
+        .subject_name(_name(common_name + " transport CA"))
+        .issuer_name(_name(common_name + " transport CA"))
+        .public_key(ca_key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now)
+        .not_valid_after(until)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+        .add_extension(
+            x509.KeyUsage(False, False, False, False, False, True, True, False, False), critical=True
+        )
+        .sign(ca_key, hashes.SHA256())
+    )
+    node_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    node_cert = (
+        x509.CertificateBuilder()
+        .subject_name(_name(common_name))
+        .issuer_name(ca_cert.subject)
+        .public_key(node_key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now)
+        .not_valid_after(until)
+        .add_extension(x509.SubjectAlternativeName([x509.DNSName(n) for n in dns_names]), critical=False)
+        .add_extension(
+            x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH]),
+            critical=False,
+        )
+        .sign(ca_key, hashes.SHA256())
+    )
+    pem = serialization.Encoding.PEM
+    return {
+        "ca.crt": ca_cert.public_bytes(pem).decode("ascii"),
+        "tls.crt": node_cert.public_bytes(pem).decode("ascii"),
+        "tls.key": node_key.private_bytes(
+            pem, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        ).decode("ascii"),
+    }
+
+
+def rollout_diagnosis(workload, pods=None, events=None, timeout=None):
+    """One readable message saying why a StatefulSet is not ready: its
+    replica counts, each pod's phase, failing conditions and waiting
+    containers, and the latest warning events."""
+    workload = _first(workload)
+    if not workload:
+        return "the workload does not exist"
+    meta, status = workload.get("metadata") or {}, workload.get("status") or {}
+    wanted = (workload.get("spec") or {}).get("replicas", 1)
+    name = "%s %s/%s" % (workload.get("kind", "StatefulSet"), meta.get("namespace"), meta.get("name"))
+    lines = [
+        "%s is not ready%s: %s/%s ready, %s updated, %s current."
+        % (
+            name,
+            " after %ss" % timeout if timeout else "",
+            status.get("readyReplicas", 0),
+            wanted,
+            status.get("updatedReplicas", 0),
+            status.get("currentReplicas", 0),
+        )
+    ]
+    if isinstance(pods, dict):
+        pods = pods.get("resources")
+    for pod in sorted(pods or [], key=lambda p: (p.get("metadata") or {}).get("name", "")):
+        pstatus = pod.get("status") or {}
+        problems = [
+            "%s=%s%s" % (c.get("type"), c.get("status"), " (%s: %s)" % (c.get("reason"), c.get("message")) if c.get("reason") else "")
+            for c in pstatus.get("conditions") or []
+            if c.get("status") != "True"
+        ]
+        for container in (pstatus.get("initContainerStatuses") or []) + (pstatus.get("containerStatuses") or []):
+            waiting = (container.get("state") or {}).get("waiting")
+            if waiting:
+                problems.append(
+                    "container %s waiting: %s %s" % (container.get("name"), waiting.get("reason"), waiting.get("message") or "")
+                )
+        lines.append(
+            "  pod %s: %s%s"
+            % ((pod.get("metadata") or {}).get("name"), pstatus.get("phase", "Unknown"), "; " + "; ".join(problems) if problems else "")
+        )
+    if isinstance(events, dict):
+        events = events.get("resources")
+    warnings = [e for e in events or [] if e.get("type") == "Warning"]
+    warnings.sort(key=lambda e: e.get("lastTimestamp") or e.get("eventTime") or "")
+    for event in warnings[-10:]:
+        involved = event.get("involvedObject") or {}
+        lines.append(
+            "  event %s %s/%s: %s"
+            % (event.get("reason"), involved.get("kind"), involved.get("name"), (event.get("message") or "").strip())
+        )
+    return "\n".join(lines)

@@ -1,0 +1,958 @@
+# -*- coding: utf-8 -*-
+# Copyright: NeuralLog platform engineering
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Tenant onboarding: validate tenant descriptions and build their objects.
+
+Pure Python (no cluster access), shared by the ``tenant_resources`` module
+and its unit tests. ``build_resources`` is the entry point: it validates
+every tenant first (all errors at once, each naming its field) and only then
+generates the ordered list of Kubernetes objects.
+
+Generated objects are written the way the API server stores them (canonical
+quantities, Secret ``data`` in base64, explicit ports and protocols, no
+empty rules) so that applying them again changes nothing.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import base64
+import copy
+import re
+import secrets
+import string
+from decimal import ROUND_CEILING, Decimal, InvalidOperation, localcontext
+
+# ---------------------------------------------------------------------------
+# Constants and defaults
+# ---------------------------------------------------------------------------
+
+DNS1123_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+LABEL_NAME = re.compile(r"^([A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?)$")
+LABEL_PREFIX = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
+LABEL_VALUE = re.compile(r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$")
+REDIS_SIZE = re.compile(r"^([0-9]+)(b|k|kb|m|mb|g|gb)?$", re.IGNORECASE)
+
+NAMESPACE_MAX = 63
+STATEFULSET_NAME_MAX = 52
+PASSWORD_ALPHABET = string.ascii_letters + string.digits
+
+REDIS_NAME = "redis"
+REDIS_SECRET = "redis-credentials"
+REDIS_CONFIGMAP = "redis-config"
+REDIS_PORT = 6379
+REDIS_UID = 999  # the "redis" user of the official image
+
+TENANT_KEYS = (
+    "id", "name", "organizations", "tier", "quota", "organization_quota",
+    "redis", "admin_groups", "member_groups", "labels", "namespace_support",
+)
+ORGANIZATION_KEYS = ("id", "name", "mcp")
+REDIS_KEYS = (
+    "enabled", "storage_size", "storage_class", "maxmemory", "maxmemory_policy",
+    "appendonly", "appendfsync", "resources",
+)
+NAMESPACE_SUPPORT_KEYS = ("enabled", "default")
+MAXMEMORY_POLICIES = (
+    "noeviction", "allkeys-lru", "allkeys-lfu", "allkeys-random",
+    "volatile-lru", "volatile-lfu", "volatile-random", "volatile-ttl",
+)
+APPENDFSYNC = ("always", "everysec", "no")
+POD_SECURITY_LEVELS = ("privileged", "baseline", "restricted")
+
+# Quota keys a tenant may set: the ResourceQuota names Kubernetes knows,
+# plus the object-count and per-StorageClass forms.
+QUOTA_KEYS = (
+    "pods", "cpu", "memory", "requests.cpu", "requests.memory", "limits.cpu",
+    "limits.memory", "requests.storage", "persistentvolumeclaims",
+    "requests.ephemeral-storage", "limits.ephemeral-storage", "ephemeral-storage",
+    "services", "services.loadbalancers", "services.nodeports", "secrets",
+    "configmaps", "replicationcontrollers", "resourcequotas",
+)
+QUOTA_KEY_PATTERNS = (
+    re.compile(r"^count/[a-z0-9.-]+$"),
+    re.compile(r"^[a-z0-9.-]+\.storageclass\.storage\.k8s\.io/(requests\.storage|persistentvolumeclaims)$"),
+)
+
+# Labels the generated objects rely on; a tenant's extra labels may not set them.
+RESERVED_LABEL_PREFIXES = ("pod-security.kubernetes.io/", "kubernetes.io/", "k8s.io/")
+RESERVED_LABELS = ("tenant", "type", "organization", "neurallog-system", "neurallog-data")
+
+DEFAULT_TIERS = {
+    "small": {
+        "pods": 20, "requests.cpu": "4", "requests.memory": "8Gi",
+        "limits.cpu": "8", "limits.memory": "16Gi",
+        "requests.storage": "50Gi", "persistentvolumeclaims": 10,
+    },
+    "standard": {
+        "pods": 50, "requests.cpu": "10", "requests.memory": "20Gi",
+        "limits.cpu": "20", "limits.memory": "40Gi",
+        "requests.storage": "100Gi", "persistentvolumeclaims": 20,
+    },
+    "large": {
+        "pods": 200, "requests.cpu": "40", "requests.memory": "80Gi",
+        "limits.cpu": "80", "limits.memory": "160Gi",
+        "requests.storage": "500Gi", "persistentvolumeclaims": 50,
+    },
+}
+
+DEFAULT_SETTINGS = {
+    "tiers": DEFAULT_TIERS,
+    "default_tier": "standard",
+    "organization_quota": {
+        "pods": 20, "requests.cpu": "4", "requests.memory": "8Gi",
+        "limits.cpu": "8", "limits.memory": "16Gi",
+        "requests.storage": "50Gi", "persistentvolumeclaims": 10,
+    },
+    "limit_range": {
+        "default_request": {"cpu": "100m", "memory": "128Mi"},
+        "default": {"cpu": "500m", "memory": "512Mi"},
+        "max": {},
+    },
+    "redis": {
+        "enabled": True,
+        "storage_size": "10Gi",
+        "storage_class": "",
+        "maxmemory": "1gb",
+        "maxmemory_policy": "allkeys-lru",
+        "appendonly": True,
+        "appendfsync": "everysec",
+        "resources": {
+            "requests": {"cpu": "100m", "memory": "1280Mi"},
+            "limits": {"cpu": "1", "memory": "1536Mi"},
+        },
+    },
+    "namespace_support": {"enabled": True, "default": False},
+    "dns": {
+        "enabled": True,
+        "namespace_labels": {"kubernetes.io/metadata.name": "kube-system"},
+        "pod_labels": {"k8s-app": "kube-dns"},
+    },
+    "system_namespace_labels": {"neurallog-system": "true"},
+    "data_namespace_labels": {"neurallog-data": "true"},
+    "admin_group_format": "tenant-{tenant}-admins",
+    "member_group_format": "tenant-{tenant}-members",
+    "redis_image": "",
+    "image_pull_policy": "IfNotPresent",
+    "image_pull_secrets": [],
+    "storage_class": "",
+    "pod_security_level": "restricted",
+    "common_labels": {
+        "app.kubernetes.io/part-of": "neurallog",
+        "app.kubernetes.io/managed-by": "neurallog.platform",
+    },
+    "cluster_domain": "cluster.local",
+}
+
+# What tenant admins may do inside their namespaces. Quotas, LimitRanges and
+# NetworkPolicies are read-only for them: they are the isolation boundary.
+ADMIN_RULES = [
+    {"apiGroups": [""], "resources": [
+        "configmaps", "endpoints", "persistentvolumeclaims", "pods", "pods/attach",
+        "pods/exec", "pods/log", "pods/portforward", "secrets", "serviceaccounts",
+        "services"], "verbs": ["*"]},
+    {"apiGroups": ["apps"], "resources": [
+        "deployments", "deployments/scale", "replicasets", "statefulsets",
+        "statefulsets/scale"], "verbs": ["*"]},
+    {"apiGroups": ["batch"], "resources": ["cronjobs", "jobs"], "verbs": ["*"]},
+    {"apiGroups": ["autoscaling"], "resources": ["horizontalpodautoscalers"], "verbs": ["*"]},
+    {"apiGroups": ["policy"], "resources": ["poddisruptionbudgets"], "verbs": ["*"]},
+    {"apiGroups": ["networking.k8s.io"], "resources": ["ingresses"], "verbs": ["*"]},
+    {"apiGroups": [""], "resources": ["events", "limitranges", "resourcequotas"],
+     "verbs": ["get", "list", "watch"]},
+    {"apiGroups": ["networking.k8s.io"], "resources": ["networkpolicies"],
+     "verbs": ["get", "list", "watch"]},
+]
+# Members read everything but Secrets and cannot exec into pods.
+MEMBER_RULES = [
+    {"apiGroups": [""], "resources": [
+        "configmaps", "endpoints", "events", "limitranges", "persistentvolumeclaims",
+        "pods", "pods/log", "resourcequotas", "serviceaccounts", "services"],
+     "verbs": ["get", "list", "watch"]},
+    {"apiGroups": ["apps"], "resources": ["deployments", "replicasets", "statefulsets"],
+     "verbs": ["get", "list", "watch"]},
+    {"apiGroups": ["batch"], "resources": ["cronjobs", "jobs"], "verbs": ["get", "list", "watch"]},
+    {"apiGroups": ["autoscaling"], "resources": ["horizontalpodautoscalers"],
+     "verbs": ["get", "list", "watch"]},
+    {"apiGroups": ["networking.k8s.io"], "resources": ["ingresses", "networkpolicies"],
+     "verbs": ["get", "list", "watch"]},
+]
+
+
+class TenantError(ValueError):
+    """Invalid tenant input; ``errors`` lists every problem, each naming its field."""
+
+    def __init__(self, errors):
+        self.errors = list(errors)
+        super(TenantError, self).__init__("; ".join(self.errors))
+
+
+# ---------------------------------------------------------------------------
+# Kubernetes quantities
+# ---------------------------------------------------------------------------
+
+_QUANTITY = re.compile(
+    r"^([+-]?)([0-9]+(?:\.[0-9]*)?|\.[0-9]+)"
+    r"(Ki|Mi|Gi|Ti|Pi|Ei|n|u|m|k|M|G|T|P|E|[eE][+-]?[0-9]+)?$"
+)
+_BINARY = {"Ki": 1, "Mi": 2, "Gi": 3, "Ti": 4, "Pi": 5, "Ei": 6}
+_DECIMAL = {"n": -9, "u": -6, "m": -3, "": 0, "k": 3, "M": 6, "G": 9, "T": 12, "P": 15, "E": 18}
+_DECIMAL_BY_EXP = dict((v, k) for k, v in _DECIMAL.items())
+_BINARY_BY_EXP = dict((v, k) for k, v in _BINARY.items())
+_BINARY_BY_EXP[0] = ""
+
+
+def _quantity_parts(value):
+    if isinstance(value, bool) or value is None:
+        raise ValueError("%r is not a Kubernetes quantity" % (value,))
+    if isinstance(value, float):
+        value = repr(value)
+    text = str(value).strip()
+    match = _QUANTITY.match(text)
+    if not match:
+        raise ValueError("%r is not a Kubernetes quantity (e.g. 500m, 2, 1Gi)" % (value,))
+    sign, number, suffix = match.group(1), match.group(2), match.group(3) or ""
+    with localcontext() as ctx:
+        ctx.prec = 60
+        amount = Decimal(number)
+        if suffix in _BINARY:
+            fmt = "binary"
+            amount = amount * (Decimal(1024) ** _BINARY[suffix])
+        elif suffix[:1] in ("e", "E"):
+            fmt = "exponent"
+            amount = amount.scaleb(int(suffix[1:]))
+        else:
+            fmt = "decimal"
+            amount = amount.scaleb(_DECIMAL[suffix])
+        # Kubernetes keeps nano precision, rounding up.
+        amount = (amount.scaleb(9).to_integral_value(rounding=ROUND_CEILING)).scaleb(-9)
+        if sign == "-":
+            amount = -amount
+    return amount, fmt
+
+
+def parse_quantity(value):
+    """The value of a Kubernetes quantity as a Decimal (``ValueError`` if invalid)."""
+    return _quantity_parts(value)[0]
+
+
+def canonical_quantity(value):
+    """A quantity written as the API server stores it: ``'1000m'`` -> ``'1'``,
+    ``'0.5'`` -> ``'500m'``, ``'1024Mi'`` -> ``'1Gi'``, ``50`` -> ``'50'``.
+    Manifests carry this form so a re-apply compares equal."""
+    amount, fmt = _quantity_parts(value)
+    if amount == 0:
+        return "0"
+    sign = "-" if amount < 0 else ""
+    amount = abs(amount)
+    if fmt == "binary" and (amount < 1024 or amount != amount.to_integral_value()):
+        fmt = "decimal"
+    if fmt == "binary":
+        number, exponent = int(amount), 0
+        while number % 1024 == 0 and exponent < 6:
+            number //= 1024
+            exponent += 1
+        return "%s%d%s" % (sign, number, _BINARY_BY_EXP[exponent])
+    with localcontext() as ctx:
+        ctx.prec = 60
+        number, exponent = int(amount.scaleb(9)), -9
+    while number % 10 == 0:
+        number //= 10
+        exponent += 1
+    shift = exponent % 3
+    if shift:
+        number *= 10 ** shift
+        exponent -= shift
+    if fmt == "decimal" and exponent in _DECIMAL_BY_EXP:
+        suffix = _DECIMAL_BY_EXP[exponent]
+    else:
+        suffix = "e%d" % exponent if exponent else ""
+    return "%s%d%s" % (sign, number, suffix)
+
+
+def redis_size_bytes(value):
+    """Bytes of a redis.conf memory size (``1gb`` = 1024^3, ``1g`` = 10^9)."""
+    match = REDIS_SIZE.match(str(value).strip())
+    if not match:
+        raise ValueError("%r is not a Redis memory size (e.g. 512mb, 1gb)" % (value,))
+    unit = (match.group(2) or "b").lower()
+    factor = {"b": 1, "k": 1000, "kb": 1024, "m": 1000 ** 2, "mb": 1024 ** 2,
+              "g": 1000 ** 3, "gb": 1024 ** 3}[unit]
+    return int(match.group(1)) * factor
+
+
+# ---------------------------------------------------------------------------
+# Helpers
+# ---------------------------------------------------------------------------
+
+def merge(base, override):
+    """Recursive dict merge (override wins); inputs are not modified."""
+    out = copy.deepcopy(dict(base or {}))
+    for key, value in (override or {}).items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = merge(out[key], value)
+        else:
+            out[key] = copy.deepcopy(value)
+    return out
+
+
+def generate_password(length=32):
+    """A password of letters and digits, safe in URLs and on a command line."""
+    return "".join(secrets.choice(PASSWORD_ALPHABET) for _ in range(length))
+
+
+def _b64(text):
+    return base64.b64encode(text.encode("utf-8")).decode("ascii")
+
+
+def _is_dns_label(value, max_length=63):
+    return isinstance(value, str) and len(value) <= max_length and bool(DNS1123_LABEL.match(value))
+
+
+def _label_key_error(key):
+    if not isinstance(key, str) or not key:
+        return "label keys must be non-empty strings"
+    prefix, _sep, name = key.rpartition("/")
+    if len(name) > 63 or not LABEL_NAME.match(name):
+        return "%r is not a valid label key" % key
+    if prefix and (len(prefix) > 253 or not LABEL_PREFIX.match(prefix)):
+        return "%r has an invalid prefix" % key
+    return None
+
+
+def _label_value_error(value):
+    if not isinstance(value, str):
+        return "label values must be strings, got %r (quote it)" % (value,)
+    if len(value) > 63 or not LABEL_VALUE.match(value):
+        return "%r is not a valid label value" % value
+    return None
+
+
+def _truthy_bool(value):
+    return isinstance(value, bool)
+
+
+def namespace_names(tenant_id, organizations, namespace_support=None):
+    """Namespaces of a tenant, root first: ``tenant-{id}``, then per org
+    ``tenant-{id}-org-{org}`` and, when it asks for one, ``...-mcp``."""
+    support = merge(DEFAULT_SETTINGS["namespace_support"], namespace_support)
+    root = "tenant-%s" % tenant_id
+    names = [(root, "tenant-root", None)]
+    if support["enabled"]:
+        for org in organizations:
+            org_ns = "%s-org-%s" % (root, org["id"])
+            names.append((org_ns, "organization", org["id"]))
+            if org.get("mcp", support["default"]):
+                names.append(("%s-mcp" % org_ns, "mcp", org["id"]))
+    return names
+
+
+# ---------------------------------------------------------------------------
+# Validation
+# ---------------------------------------------------------------------------
+
+def _check_quota(path, quota, errors):
+    """Quota keys known, values quantities >= 0, limits >= requests."""
+    if not isinstance(quota, dict):
+        errors.append("%s: must be a mapping of quota names to quantities" % path)
+        return {}
+    parsed = {}
+    for key, value in quota.items():
+        if key not in QUOTA_KEYS and not any(p.match(str(key)) for p in QUOTA_KEY_PATTERNS):
+            errors.append("%s.%s: unknown quota name; allowed: %s, count/<resource>, "
+                          "<class>.storageclass.storage.k8s.io/requests.storage"
+                          % (path, key, ", ".join(QUOTA_KEYS)))
+            continue
+        try:
+            parsed[key] = parse_quantity(value)
+        except ValueError as exc:
+            errors.append("%s.%s: %s" % (path, key, exc))
+            continue
+        if parsed[key] < 0:
+            errors.append("%s.%s: must not be negative, got %r" % (path, key, value))
+    for resource in ("cpu", "memory"):
+        request = parsed.get("requests." + resource, parsed.get(resource))
+        limit = parsed.get("limits." + resource)
+        if request is not None and limit is not None and limit < request:
+            errors.append("%s.limits.%s: %s is less than requests.%s %s" % (
+                path, resource, quota["limits." + resource], resource,
+                quota.get("requests." + resource, quota.get(resource))))
+    return parsed
+
+
+def _check_resources(path, resources, errors):
+    """A container's requests/limits: cpu and memory quantities, limits >= requests."""
+    parsed = {"requests": {}, "limits": {}}
+    if not isinstance(resources, dict) or set(resources) - {"requests", "limits"}:
+        errors.append("%s: must be a mapping with 'requests' and/or 'limits'" % path)
+        return parsed
+    for section in ("requests", "limits"):
+        values = resources.get(section) or {}
+        if not isinstance(values, dict):
+            errors.append("%s.%s: must be a mapping" % (path, section))
+            continue
+        for key, value in values.items():
+            if key not in ("cpu", "memory", "ephemeral-storage"):
+                errors.append("%s.%s.%s: unknown resource; allowed: cpu, memory, ephemeral-storage"
+                              % (path, section, key))
+                continue
+            try:
+                parsed[section][key] = parse_quantity(value)
+            except ValueError as exc:
+                errors.append("%s.%s.%s: %s" % (path, section, key, exc))
+    for key, limit in parsed["limits"].items():
+        request = parsed["requests"].get(key)
+        if request is not None and limit < request:
+            errors.append("%s.limits.%s: %s is less than requests.%s %s" % (
+                path, key, resources["limits"][key], key, resources["requests"][key]))
+    return parsed
+
+
+def _check_fits(path, needed, quota_path, quota, errors, raw_quota=None):
+    """``needed`` (quota name -> (Decimal, as written)) fits in ``quota``
+    (quota name -> Decimal; ``raw_quota`` holds the values as written)."""
+    raw_quota = raw_quota or {}
+    for key, (amount, shown) in needed.items():
+        alias = key.split(".", 1)[1] if key.startswith("requests.") else None
+        used = key if key in quota else alias
+        limit = quota.get(used) if used else None
+        if limit is not None and amount > limit:
+            errors.append("%s: needs %s %s but %s allows %s" % (
+                path, key, shown, quota_path, raw_quota.get(used, canonical_quantity(limit))))
+
+
+def _check_settings(settings, errors):
+    if not settings.get("redis_image"):
+        errors.append("redis_image: required (set it from neurallog_image_refs['redis'])")
+    elif str(settings["redis_image"]).rsplit("/", 1)[-1].split("@")[0].endswith(":latest") \
+            or ":" not in str(settings["redis_image"]).rsplit("/", 1)[-1]:
+        errors.append("redis_image: %r must be pinned to a tag other than 'latest'" % settings["redis_image"])
+    if settings.get("pod_security_level") not in POD_SECURITY_LEVELS:
+        errors.append("pod_security_level: %r is not one of %s" % (
+            settings.get("pod_security_level"), ", ".join(POD_SECURITY_LEVELS)))
+    tiers = settings.get("tiers") or {}
+    if not isinstance(tiers, dict) or not tiers:
+        errors.append("tiers: must be a non-empty mapping of tier name to quota")
+    else:
+        for name, quota in tiers.items():
+            _check_quota("tiers.%s" % name, quota, errors)
+        if settings.get("default_tier") not in tiers:
+            errors.append("default_tier: %r is not one of the tiers (%s)" % (
+                settings.get("default_tier"), ", ".join(sorted(tiers))))
+    limit_range = settings.get("limit_range") or {}
+    unknown = set(limit_range) - {"default", "default_request", "max"}
+    if unknown:
+        errors.append("limit_range: unknown keys %s; allowed: default, default_request, max"
+                      % ", ".join(sorted(unknown)))
+    defaults = _check_resources("limit_range", {
+        "requests": limit_range.get("default_request") or {},
+        "limits": limit_range.get("default") or {}}, errors)
+    maxima = _check_resources("limit_range.max", {"limits": limit_range.get("max") or {}}, errors)
+    for key, value in defaults["limits"].items():
+        if key in maxima["limits"] and value > maxima["limits"][key]:
+            errors.append("limit_range.default.%s: exceeds limit_range.max.%s" % (key, key))
+    for key in ("admin_group_format", "member_group_format"):
+        fmt = settings.get(key)
+        if not isinstance(fmt, str) or "{tenant}" not in fmt:
+            errors.append("%s: must be a string containing '{tenant}', got %r" % (key, fmt))
+    for key in ("system_namespace_labels", "data_namespace_labels", "common_labels"):
+        for label_key, label_value in (settings.get(key) or {}).items():
+            problem = _label_key_error(label_key) or _label_value_error(label_value)
+            if problem:
+                errors.append("%s.%s: %s" % (key, label_key, problem))
+
+
+def _check_organizations(path, organizations, errors):
+    """Normalised list of organization dicts."""
+    if organizations is None:
+        return []
+    if not isinstance(organizations, list):
+        errors.append("%s: must be a list of organizations" % path)
+        return []
+    normalised, seen = [], set()
+    for index, org in enumerate(organizations):
+        where = "%s[%d]" % (path, index)
+        if isinstance(org, str):
+            org = {"id": org}
+        if not isinstance(org, dict):
+            errors.append("%s: must be an org id or a mapping with 'id'" % where)
+            continue
+        unknown = sorted(set(org) - set(ORGANIZATION_KEYS))
+        if unknown:
+            errors.append("%s: unknown keys %s; allowed: %s" % (
+                where, ", ".join(unknown), ", ".join(ORGANIZATION_KEYS)))
+        org_id = org.get("id")
+        if isinstance(org_id, int) and not isinstance(org_id, bool):
+            org_id = str(org_id)
+        if not _is_dns_label(org_id):
+            errors.append("%s.id: %r is not a DNS-1123 label (lower-case letters, digits and '-', "
+                          "starting and ending with a letter or digit, at most 63 characters)"
+                          % (where, org.get("id")))
+            continue
+        if org_id in seen:
+            errors.append("%s.id: duplicate organization id %r" % (where, org_id))
+            continue
+        seen.add(org_id)
+        if "mcp" in org and not _truthy_bool(org["mcp"]):
+            errors.append("%s.mcp: must be true or false, got %r" % (where, org["mcp"]))
+        item = {"id": org_id, "name": str(org.get("name") or org_id)}
+        if isinstance(org.get("mcp"), bool):
+            item["mcp"] = org["mcp"]
+        normalised.append(item)
+    return normalised
+
+
+def normalise_tenant(tenant, settings, errors):
+    """Validate one tenant against ``settings``; return its normalised form
+    (with tier quota, redis settings and groups resolved) or None."""
+    start = len(errors)
+    if not isinstance(tenant, dict):
+        errors.append("tenant: must be a mapping with at least 'id', got %r" % (type(tenant).__name__,))
+        return None
+    tenant_id = tenant.get("id")
+    if isinstance(tenant_id, int) and not isinstance(tenant_id, bool):
+        tenant_id = str(tenant_id)
+    path = "tenants[%s]" % (tenant_id if isinstance(tenant_id, str) and tenant_id else "?")
+    unknown = sorted(set(tenant) - set(TENANT_KEYS))
+    if unknown:
+        errors.append("%s: unknown keys %s; allowed: %s" % (path, ", ".join(map(str, unknown)),
+                                                          ", ".join(TENANT_KEYS)))
+    if not _is_dns_label(tenant_id):
+        errors.append("%s.id: %r is not a DNS-1123 label (lower-case letters, digits and '-', "
+                      "starting and ending with a letter or digit)" % (path, tenant.get("id")))
+        return None
+
+    name = tenant.get("name", tenant_id)
+    if not isinstance(name, (str, int)) or isinstance(name, bool) or not str(name).strip():
+        errors.append("%s.name: must be a non-empty string" % path)
+    organizations = _check_organizations(path + ".organizations", tenant.get("organizations"), errors)
+
+    support = tenant.get("namespace_support") or {}
+    if not isinstance(support, dict) or set(support) - set(NAMESPACE_SUPPORT_KEYS) \
+            or not all(isinstance(v, bool) for v in support.values()):
+        errors.append("%s.namespace_support: must be a mapping of enabled/default to true/false" % path)
+        support = {}
+    support = merge(settings["namespace_support"], support)
+
+    namespaces = namespace_names(tenant_id, organizations, support)
+    for ns, _kind, _org in namespaces:
+        if len(ns) > NAMESPACE_MAX:
+            errors.append("%s: namespace %r is %d characters, the limit is %d; shorten the tenant "
+                          "or organization id" % (path, ns, len(ns), NAMESPACE_MAX))
+
+    tiers = settings["tiers"]
+    tier = tenant.get("tier", settings["default_tier"])
+    if tier not in tiers:
+        errors.append("%s.tier: %r is not one of %s" % (path, tier, ", ".join(sorted(tiers))))
+        tier_quota = {}
+    else:
+        tier_quota = tiers[tier]
+    quota = merge(tier_quota, tenant.get("quota") if isinstance(tenant.get("quota"), dict) else {})
+    if "quota" in tenant and not isinstance(tenant["quota"], dict):
+        errors.append("%s.quota: must be a mapping of quota names to quantities" % path)
+    parsed_quota = _check_quota(path + ".quota", quota, errors)
+    org_quota = merge(settings["organization_quota"], tenant.get("organization_quota")
+                      if isinstance(tenant.get("organization_quota"), dict) else {})
+    if "organization_quota" in tenant and not isinstance(tenant["organization_quota"], dict):
+        errors.append("%s.organization_quota: must be a mapping" % path)
+    parsed_org_quota = _check_quota(path + ".organization_quota", org_quota, errors)
+
+    # LimitRange defaults apply to pods in every namespace: they must fit.
+    limit_range = settings["limit_range"]
+    for quota_path, parsed in ((path + ".quota", parsed_quota),
+                               (path + ".organization_quota", parsed_org_quota)):
+        raw = quota if parsed is parsed_quota else org_quota
+        for key, value in (limit_range.get("default_request") or {}).items():
+            _check_fits("limit_range.default_request.%s" % key, {"requests." + key: (parse_quantity(value), value)},
+                        quota_path, parsed, errors, raw)
+        for key, value in (limit_range.get("default") or {}).items():
+            _check_fits("limit_range.default.%s" % key, {"limits." + key: (parse_quantity(value), value)},
+                        quota_path, parsed, errors, raw)
+
+    redis = tenant.get("redis") or {}
+    if not isinstance(redis, dict):
+        errors.append("%s.redis: must be a mapping" % path)
+        redis = {}
+    unknown = sorted(set(redis) - set(REDIS_KEYS))
+    if unknown:
+        errors.append("%s.redis: unknown keys %s; allowed: %s" % (path, ", ".join(unknown), ", ".join(REDIS_KEYS)))
+    redis = merge(settings["redis"], dict((k, v) for k, v in redis.items() if k in REDIS_KEYS))
+    if not isinstance(redis.get("enabled"), bool):
+        errors.append("%s.redis.enabled: must be true or false" % path)
+    if redis.get("enabled"):
+        _check_redis(path + ".redis", redis, parsed_quota, path + ".quota", errors, quota)
+
+    groups = {}
+    for key, fmt in (("admin_groups", "admin_group_format"), ("member_groups", "member_group_format")):
+        value = tenant.get(key)
+        if value is None:
+            value = [settings[fmt].replace("{tenant}", tenant_id)]
+        if not isinstance(value, list) or not all(isinstance(g, str) and g.strip() for g in value):
+            errors.append("%s.%s: must be a list of group names (may be empty)" % (path, key))
+            value = []
+        groups[key] = value
+
+    labels = tenant.get("labels") or {}
+    if not isinstance(labels, dict):
+        errors.append("%s.labels: must be a mapping" % path)
+        labels = {}
+    for key, value in labels.items():
+        problem = _label_key_error(key) or _label_value_error(value)
+        if not problem and (key in RESERVED_LABELS or key.startswith(RESERVED_LABEL_PREFIXES)
+                            or key in settings["common_labels"]):
+            problem = "%r is set by the collection and cannot be overridden" % key
+        if problem:
+            errors.append("%s.labels.%s: %s" % (path, key, problem))
+
+    if len(errors) > start:
+        return None
+    return {
+        "id": tenant_id,
+        "name": str(name),
+        "organizations": organizations,
+        "namespace_support": support,
+        "namespaces": namespaces,
+        "tier": tier,
+        "quota": quota,
+        "organization_quota": org_quota,
+        "redis": redis,
+        "admin_groups": groups["admin_groups"],
+        "member_groups": groups["member_groups"],
+        "labels": dict(labels),
+    }
+
+
+def _check_redis(path, redis, quota, quota_path, errors, raw_quota):
+    try:
+        storage = parse_quantity(redis.get("storage_size"))
+        if storage <= 0:
+            raise ValueError("must be more than 0")
+    except ValueError as exc:
+        errors.append("%s.storage_size: %s" % (path, exc))
+        storage = None
+    if redis.get("maxmemory_policy") not in MAXMEMORY_POLICIES:
+        errors.append("%s.maxmemory_policy: %r is not one of %s" % (
+            path, redis.get("maxmemory_policy"), ", ".join(MAXMEMORY_POLICIES)))
+    if redis.get("appendfsync") not in APPENDFSYNC:
+        errors.append("%s.appendfsync: %r is not one of %s" % (
+            path, redis.get("appendfsync"), ", ".join(APPENDFSYNC)))
+    if not isinstance(redis.get("appendonly"), bool):
+        errors.append("%s.appendonly: must be true or false" % path)
+    if redis.get("storage_class") and not isinstance(redis.get("storage_class"), str):
+        errors.append("%s.storage_class: must be a string" % path)
+    resources = _check_resources(path + ".resources", redis.get("resources") or {}, errors)
+    try:
+        maxmemory = redis_size_bytes(redis.get("maxmemory"))
+    except ValueError as exc:
+        errors.append("%s.maxmemory: %s" % (path, exc))
+        maxmemory = None
+    memory_limit = resources["limits"].get("memory")
+    if maxmemory is not None and memory_limit is not None and memory_limit <= maxmemory:
+        errors.append("%s.resources.limits.memory: %s leaves no room above maxmemory %s"
+                      % (path, redis["resources"]["limits"]["memory"], redis["maxmemory"]))
+    needed = {}
+    for section in ("requests", "limits"):
+        for key, value in resources[section].items():
+            needed["%s.%s" % (section, key)] = (value, redis["resources"][section][key])
+    if storage is not None:
+        needed["requests.storage"] = (storage, redis["storage_size"])
+    _check_fits(path, needed, quota_path, quota, errors, raw_quota)
+
+
+def validate_tenants(tenants, settings=None):
+    """Normalised tenants; raises TenantError listing every problem."""
+    settings = merge(DEFAULT_SETTINGS, settings)
+    errors = []
+    _check_settings(settings, errors)
+    if errors:
+        raise TenantError(errors)
+    if not isinstance(tenants, list):
+        raise TenantError(["tenants: must be a list of tenant mappings"])
+    normalised, seen = [], {}
+    for index, tenant in enumerate(tenants):
+        result = normalise_tenant(tenant, settings, errors)
+        if result is None:
+            continue
+        if result["id"] in seen:
+            errors.append("tenants[%s].id: declared twice (entries %d and %d)" % (
+                result["id"], seen[result["id"]], index))
+            continue
+        seen[result["id"]] = index
+        normalised.append(result)
+    if errors:
+        raise TenantError(errors)
+    return normalised
+
+
+# ---------------------------------------------------------------------------
+# Object generation
+# ---------------------------------------------------------------------------
+
+def _labels(settings, tenant, extra=None):
+    labels = dict(settings["common_labels"])
+    labels.update(tenant["labels"])
+    labels["tenant"] = tenant["id"]
+    labels.update(extra or {})
+    return labels
+
+
+def _meta(name, namespace, labels, annotations=None):
+    meta = {"name": name, "namespace": namespace, "labels": labels}
+    if annotations:
+        meta["annotations"] = annotations
+    return meta
+
+
+def _quota_spec(quota):
+    return dict((str(k), canonical_quantity(v)) for k, v in sorted(quota.items()))
+
+
+def _resources_spec(resources):
+    out = {}
+    for section in ("requests", "limits"):
+        values = (resources or {}).get(section) or {}
+        if values:
+            out[section] = dict((k, canonical_quantity(v)) for k, v in sorted(values.items()))
+    return out
+
+
+def _namespace(settings, tenant, name, ns_type, org_id):
+    level = settings["pod_security_level"]
+    labels = _labels(settings, tenant, {
+        "type": ns_type,
+        "pod-security.kubernetes.io/enforce": level,
+        "pod-security.kubernetes.io/enforce-version": "latest",
+        "pod-security.kubernetes.io/warn": level,
+        "pod-security.kubernetes.io/audit": level,
+    })
+    annotations = {"neurallog.io/tenant-name": tenant["name"]}
+    if org_id:
+        labels["organization"] = org_id
+        org = [o for o in tenant["organizations"] if o["id"] == org_id][0]
+        annotations["neurallog.io/organization-name"] = org["name"]
+    return {"apiVersion": "v1", "kind": "Namespace",
+            "metadata": {"name": name, "labels": labels, "annotations": annotations}}
+
+
+def _network_policy(settings, tenant, namespace, labels):
+    tenant_peer = {"namespaceSelector": {"matchLabels": {"tenant": tenant["id"]}}}
+    system_peer = {"namespaceSelector": {"matchLabels": dict(settings["system_namespace_labels"])}}
+    data_peer = {"namespaceSelector": {"matchLabels": dict(settings["data_namespace_labels"])}}
+    egress = [{"to": [tenant_peer, system_peer, data_peer]}]
+    dns = settings["dns"]
+    if dns.get("enabled", True):
+        peer = {"namespaceSelector": {"matchLabels": dict(dns.get("namespace_labels") or {})}}
+        if dns.get("pod_labels"):
+            peer["podSelector"] = {"matchLabels": dict(dns["pod_labels"])}
+        egress.append({"to": [peer], "ports": [
+            {"protocol": "UDP", "port": 53}, {"protocol": "TCP", "port": 53}]})
+    return {
+        "apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy",
+        "metadata": _meta("tenant-isolation", namespace, labels),
+        "spec": {
+            "podSelector": {},
+            "policyTypes": ["Ingress", "Egress"],
+            "ingress": [{"from": [copy.deepcopy(tenant_peer), copy.deepcopy(system_peer)]}],
+            "egress": egress,
+        },
+    }
+
+
+def _limit_range(settings, namespace, labels):
+    limit_range = settings["limit_range"]
+    item = {"type": "Container"}
+    for key, field in (("default", "default"), ("default_request", "defaultRequest"), ("max", "max")):
+        values = limit_range.get(key) or {}
+        if values:
+            item[field] = dict((k, canonical_quantity(v)) for k, v in sorted(values.items()))
+    return {"apiVersion": "v1", "kind": "LimitRange",
+            "metadata": _meta("tenant-limits", namespace, labels),
+            "spec": {"limits": [item]}}
+
+
+def _rbac(tenant, namespace, labels):
+    objects = []
+    for role, rules, groups in (("tenant-admin", ADMIN_RULES, tenant["admin_groups"]),
+                                ("tenant-member", MEMBER_RULES, tenant["member_groups"])):
+        objects.append({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role",
+                        "metadata": _meta(role, namespace, labels), "rules": copy.deepcopy(rules)})
+        if groups:
+            objects.append({
+                "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
+                "metadata": _meta(role, namespace, labels),
+                "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": role},
+                "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "Group", "name": g}
+                             for g in groups],
+            })
+    return objects
+
+
+def redis_config(redis):
+    return "".join("%s\n" % line for line in (
+        "appendonly %s" % ("yes" if redis["appendonly"] else "no"),
+        "appendfsync %s" % redis["appendfsync"],
+        "maxmemory %s" % redis["maxmemory"],
+        "maxmemory-policy %s" % redis["maxmemory_policy"],
+    ))
+
+
+def _redis(settings, tenant, namespace, password):
+    redis = tenant["redis"]
+    labels = _labels(settings, tenant, {
+        "app": REDIS_NAME,
+        "app.kubernetes.io/name": "redis",
+        "app.kubernetes.io/component": "tenant-redis",
+    })
+    selector = {"app": REDIS_NAME, "tenant": tenant["id"]}
+    host = "%s.%s.svc.%s" % (REDIS_NAME, namespace, settings["cluster_domain"])
+    config = redis_config(redis)
+    pvc_spec = {"accessModes": ["ReadWriteOnce"],
+                "resources": {"requests": {"storage": canonical_quantity(redis["storage_size"])}}}
+    storage_class = redis.get("storage_class") or settings.get("storage_class")
+    if storage_class:
+        pvc_spec["storageClassName"] = storage_class
+    container = {
+        "name": "redis",
+        "image": settings["redis_image"],
+        "imagePullPolicy": settings["image_pull_policy"],
+        # The image's entrypoint runs redis-server with a first argument
+        # ending in .conf, so the mounted redis.conf is really loaded.
+        "args": ["/usr/local/etc/redis/redis.conf", "--requirepass", "$(REDIS_PASSWORD)"],
+        "env": [{"name": "REDIS_PASSWORD", "valueFrom": {
+            "secretKeyRef": {"name": REDIS_SECRET, "key": "password"}}}],
+        "ports": [{"name": "redis", "containerPort": REDIS_PORT, "protocol": "TCP"}],
+        "readinessProbe": {"tcpSocket": {"port": "redis"}, "initialDelaySeconds": 5, "periodSeconds": 10},
+        "livenessProbe": {"tcpSocket": {"port": "redis"}, "initialDelaySeconds": 30, "periodSeconds": 20},
+        "resources": _resources_spec(redis["resources"]),
+        "securityContext": {
+            "allowPrivilegeEscalation": False,
+            "capabilities": {"drop": ["ALL"]},
+            "runAsNonRoot": True,
+            "runAsUser": REDIS_UID,
+            "runAsGroup": REDIS_UID,
+            "seccompProfile": {"type": "RuntimeDefault"},
+        },
+        "volumeMounts": [
+            {"name": "redis-data", "mountPath": "/data"},
+            {"name": "redis-config", "mountPath": "/usr/local/etc/redis", "readOnly": True},
+        ],
+    }
+    pod_spec = {
+        "automountServiceAccountToken": False,
+        "securityContext": {"fsGroup": REDIS_UID, "runAsNonRoot": True,
+                            "seccompProfile": {"type": "RuntimeDefault"}},
+        "containers": [container],
+        "volumes": [{"name": "redis-config", "configMap": {"name": REDIS_CONFIGMAP}}],
+    }
+    if settings["image_pull_secrets"]:
+        pod_spec["imagePullSecrets"] = [{"name": n} for n in settings["image_pull_secrets"]]
+    return [
+        {"apiVersion": "v1", "kind": "ConfigMap",
+         "metadata": _meta(REDIS_CONFIGMAP, namespace, labels), "data": {"redis.conf": config}},
+        {"apiVersion": "v1", "kind": "Secret", "type": "Opaque",
+         "metadata": _meta(REDIS_SECRET, namespace, labels),
+         "data": {"password": _b64(password),
+                  "url": _b64("redis://:%s@%s:%d" % (password, host, REDIS_PORT))}},
+        {"apiVersion": "v1", "kind": "Service",
+         "metadata": _meta(REDIS_NAME, namespace, labels),
+         "spec": {"clusterIP": "None", "selector": selector,
+                  "ports": [{"name": "redis", "port": REDIS_PORT, "targetPort": "redis", "protocol": "TCP"}]}},
+        {"apiVersion": "apps/v1", "kind": "StatefulSet",
+         "metadata": _meta(REDIS_NAME, namespace, labels),
+         "spec": {
+             "serviceName": REDIS_NAME,
+             "replicas": 1,
+             "selector": {"matchLabels": selector},
+             "template": {
+                 "metadata": {"labels": labels,
+                              # A changed redis.conf restarts Redis.
+                              "annotations": {"neurallog.io/config-hash": _config_hash(config)}},
+                 "spec": pod_spec,
+             },
+             "volumeClaimTemplates": [{
+                 "apiVersion": "v1", "kind": "PersistentVolumeClaim",
+                 "metadata": {"name": "redis-data", "labels": selector}, "spec": pvc_spec}],
+         }},
+    ]
+
+
+def _config_hash(text):
+    import hashlib
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
+
+
+def existing_passwords(secrets_list):
+    """Tenant id -> Redis password found in ``secrets_list`` (Secrets as
+    kubernetes.core.k8s_info returns them): ``redis-credentials`` in
+    ``tenant-{id}``."""
+    found = {}
+    for item in secrets_list or []:
+        if not isinstance(item, dict) or item.get("kind", "Secret") != "Secret":
+            continue
+        meta = item.get("metadata") or {}
+        namespace = meta.get("namespace") or ""
+        if meta.get("name") != REDIS_SECRET or not namespace.startswith("tenant-"):
+            continue
+        encoded = (item.get("data") or {}).get("password")
+        if encoded:
+            found[namespace[len("tenant-"):]] = base64.b64decode(encoded).decode("utf-8")
+    return found
+
+
+def tenant_resources(tenant, settings, password):
+    """Ordered objects of one normalised tenant: Namespaces, then per
+    namespace quota, limits, policy and RBAC, then Redis."""
+    objects, root = [], tenant["namespaces"][0][0]
+    for name, ns_type, org_id in tenant["namespaces"]:
+        objects.append(_namespace(settings, tenant, name, ns_type, org_id))
+    for name, ns_type, _org_id in tenant["namespaces"]:
+        labels = _labels(settings, tenant, {"app.kubernetes.io/component": "tenant"})
+        quota = tenant["quota"] if ns_type == "tenant-root" else tenant["organization_quota"]
+        objects.append({"apiVersion": "v1", "kind": "ResourceQuota",
+                        "metadata": _meta("tenant-quota", name, labels),
+                        "spec": {"hard": _quota_spec(quota)}})
+        objects.append(_limit_range(settings, name, labels))
+        objects.append(_network_policy(settings, tenant, name, labels))
+        objects.extend(_rbac(tenant, name, labels))
+    if tenant["redis"]["enabled"]:
+        objects.extend(_redis(settings, tenant, root, password))
+    for obj in objects:
+        if obj["kind"] == "StatefulSet" and len(obj["metadata"]["name"]) > STATEFULSET_NAME_MAX:
+            raise TenantError(["tenants[%s]: StatefulSet name %r is longer than %d characters"
+                               % (tenant["id"], obj["metadata"]["name"], STATEFULSET_NAME_MAX)])
+    return objects
+
+
+def build_resources(tenants, settings=None, passwords=None, existing_secrets=None, password_length=32):
+    """Validate ``tenants`` and build their objects.
+
+    ``passwords`` (tenant id -> Redis password) and ``existing_secrets``
+    (Secrets read from the cluster) keep stored passwords; only tenants with
+    neither get a new one, so a re-run never rotates. Returns a dict with
+    ``resources`` (every object, in apply order), ``tenants`` (a summary per
+    tenant, without secrets) and ``generated_passwords`` (tenant ids)."""
+    settings = merge(DEFAULT_SETTINGS, settings)
+    normalised = validate_tenants(tenants, settings)
+    known = existing_passwords(existing_secrets)
+    known.update(dict((k, v) for k, v in (passwords or {}).items() if v))
+    resources, summaries, generated = [], [], []
+    for tenant in normalised:
+        password = None
+        if tenant["redis"]["enabled"]:
+            password = known.get(tenant["id"])
+            if not password:
+                password = generate_password(password_length)
+                generated.append(tenant["id"])
+        resources.extend(tenant_resources(tenant, settings, password))
+        summaries.append({
+            "id": tenant["id"],
+            "name": tenant["name"],
+            "tier": tenant["tier"],
+            "namespaces": [n[0] for n in tenant["namespaces"]],
+            "root_namespace": tenant["namespaces"][0][0],
+            "organizations": [o["id"] for o in tenant["organizations"]],
+            "quota": _quota_spec(tenant["quota"]),
+            "redis": tenant["redis"]["enabled"],
+        })
+    return {"resources": resources, "tenants": summaries, "generated_passwords": generated}

@@ -1,0 +1,200 @@
+# -*- coding: utf-8 -*-
+# Copyright: NeuralLog platform engineering
+# Apache License 2.0 (see LICENSE)
+"""Unit tests of plugins/module_utils/data_services.py."""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import base64
+import os
+import sys
+
+import pytest
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..", "collections"))
+
+from ansible_collections.neurallog.platform.plugins.module_utils import data_services as ds  # noqa: E402
+
+
+@pytest.mark.parametrize(
+    "given, canonical",
+    [
+        ("2048Mi", "2Gi"),
+        ("20Gi", "20Gi"),
+        ("1536Mi", "1536Mi"),
+        ("1.5Gi", "1536Mi"),
+        ("1000m", "1"),
+        ("1500m", "1500m"),
+        ("0.5", "500m"),
+        ("2", "2"),
+        (2, "2"),
+        ("2000", "2k"),
+        ("1500", "1500"),
+        ("512Mi", "512Mi"),
+        ("1024", "1024"),
+        ("1Ki", "1Ki"),
+        ("512Ki", "512Ki"),
+        ("100Mi", "100Mi"),
+        ("0", "0"),
+        ("0.1", "100m"),
+        ("1e3", "1e3"),
+        ("4G", "4G"),
+        ("4000M", "4G"),
+        ("0.5Ki", "512"),
+    ],
+)
+def test_normalise_quantity_matches_api_server(given, canonical):
+    assert ds.normalise_quantity(given) == canonical
+
+
+@pytest.mark.parametrize("bad", ["2gb", "", "Gi", "1.2.3", "ten", "5 Gi"])
+def test_normalise_quantity_rejects_non_quantities(bad):
+    with pytest.raises(ValueError):
+        ds.normalise_quantity(bad)
+
+
+def test_normalise_resources():
+    assert ds.normalise_resources({"requests": {"cpu": "1000m", "memory": "1024Mi"}, "limits": {"memory": "3072Mi"}}) == {
+        "requests": {"cpu": "1", "memory": "1Gi"},
+        "limits": {"memory": "3Gi"},
+    }
+    assert ds.normalise_resources({}) == {}
+
+
+def test_heap_is_half_the_limit_and_capped():
+    assert ds.heap_size_mb("4Gi") == 2048
+    assert ds.heap_size_mb("3Gi", 50) == 1536
+    assert ds.heap_size_mb("4Gi", 75) == 3072
+    assert ds.heap_size_mb("128Gi") == 31744
+    with pytest.raises(ValueError):
+        ds.heap_size_mb("256Mi")
+    with pytest.raises(ValueError):
+        ds.heap_size_mb("4Gi", 95)
+    with pytest.raises(ValueError):
+        ds.heap_size_mb("")
+
+
+def test_connection_url_encodes_credentials():
+    assert (
+        ds.connection_url("postgresql", "pg.ns.svc", 5432, "app", "p@ss:w/rd", "neurallog")
+        == "postgresql://app:p%40ss%3Aw%2Frd@pg.ns.svc:5432/neurallog"
+    )
+    assert ds.connection_url("redis", "r", 6379, "", "secret", "0") == "redis://:secret@r:6379/0"
+    assert ds.connection_url("http", "es", 9200) == "http://es:9200"
+    assert (
+        ds.connection_url("postgresql", "::1", 5432, "u", "p", "db", {"sslmode": "require"})
+        == "postgresql://u:p@[::1]:5432/db?sslmode=require"
+    )
+    with pytest.raises(ValueError):
+        ds.connection_url("redis", "", 6379)
+
+
+def test_url_with_credentials():
+    assert ds.url_with_credentials("https://es.example:9243/", "elastic", "a/b@c") == "https://elastic:a%2Fb%40c@es.example:9243"
+    assert ds.url_with_credentials("http://old:creds@es:9200/prefix", "u", "p") == "http://u:p@es:9200/prefix"
+    assert ds.url_with_credentials("http://es") == "http://es"
+    with pytest.raises(ValueError):
+        ds.url_with_credentials("es.example:9200", "u", "p")
+
+
+def test_redis_memory_bytes_uses_redis_units():
+    assert ds.redis_memory_bytes("2gb") == 2 * 1024 ** 3
+    assert ds.redis_memory_bytes("2g") == 2 * 1000 ** 3
+    assert ds.redis_memory_bytes("512MB") == 512 * 1024 ** 2
+    assert ds.redis_memory_bytes("1048576") == 1048576
+    with pytest.raises(ValueError):
+        ds.redis_memory_bytes("2Gi")
+
+
+def test_secret_data_is_base64():
+    data = ds.secret_data({"password": "s3cr3t", "port": 5432})
+    assert data == {"password": base64.b64encode(b"s3cr3t").decode(), "port": base64.b64encode(b"5432").decode()}
+
+
+def _sts(storage="20Gi", service="redis-headless", policy=None, claim="data", sc=None):
+    spec = {
+        "serviceName": service,
+        "selector": {"matchLabels": {"app.kubernetes.io/name": "redis"}},
+        "volumeClaimTemplates": [
+            {"metadata": {"name": claim}, "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": storage}}}}
+        ],
+    }
+    if policy:
+        spec["podManagementPolicy"] = policy
+    if sc:
+        spec["volumeClaimTemplates"][0]["spec"]["storageClassName"] = sc
+    return {"kind": "StatefulSet", "spec": spec}
+
+
+def test_immutable_changes_none_when_equal_or_absent():
+    assert ds.statefulset_immutable_changes(None, _sts()) == []
+    assert ds.statefulset_immutable_changes({"resources": []}, _sts()) == []
+    assert ds.statefulset_immutable_changes({"resources": [_sts("20480Mi", policy="OrderedReady")]}, _sts()) == []
+
+
+def test_immutable_changes_reported():
+    changes = ds.statefulset_immutable_changes(_sts("20Gi"), _sts("30Gi", policy="Parallel", sc="fast"))
+    assert "spec.podManagementPolicy: OrderedReady -> Parallel" in changes
+    assert "spec.volumeClaimTemplates[data].storage: 20Gi -> 30Gi" in changes
+    assert "spec.volumeClaimTemplates[data].storageClassName: None -> fast" in changes
+    assert ds.statefulset_immutable_changes(_sts(claim="a"), _sts(claim="b")) == ["spec.volumeClaimTemplates: a -> b"]
+    assert ds.statefulset_immutable_changes(_sts(service="x"), _sts()) == ["spec.serviceName: x -> redis-headless"]
+
+
+def test_transport_tls_generates_a_ca_signed_certificate_and_keeps_it():
+    from cryptography import x509
+    from cryptography.hazmat.primitives.asymmetric import padding
+
+    tls = ds.transport_tls(None, "elasticsearch", ["elasticsearch-headless", "*.elasticsearch-headless"])
+    ca = x509.load_pem_x509_certificate(tls["ca.crt"].encode())
+    node = x509.load_pem_x509_certificate(tls["tls.crt"].encode())
+    assert node.issuer == ca.subject
+    ca.public_key().verify(node.signature, node.tbs_certificate_bytes, padding.PKCS1v15(), node.signature_hash_algorithm)
+    sans = node.extensions.get_extension_for_class(x509.SubjectAlternativeName).value.get_values_for_type(x509.DNSName)
+    assert sans == ["elasticsearch-headless", "*.elasticsearch-headless"]
+    assert tls["tls.key"].startswith("-----BEGIN PRIVATE KEY-----")
+
+    stored = {"resources": [{"data": ds.secret_data(tls)}]}
+    assert ds.transport_tls(stored, "elasticsearch", ["x"]) == tls
+    partial = {"resources": [{"data": ds.secret_data({"ca.crt": tls["ca.crt"]})}]}
+    assert ds.transport_tls(partial, "elasticsearch", ["x"])["ca.crt"] != tls["ca.crt"]
+
+
+def test_rollout_diagnosis_names_pods_conditions_and_events():
+    sts = {
+        "kind": "StatefulSet",
+        "metadata": {"name": "redis", "namespace": "neurallog-data"},
+        "spec": {"replicas": 3},
+        "status": {"readyReplicas": 1, "updatedReplicas": 3, "currentReplicas": 3},
+    }
+    pods = {
+        "resources": [
+            {
+                "metadata": {"name": "redis-1"},
+                "status": {
+                    "phase": "Pending",
+                    "conditions": [{"type": "PodScheduled", "status": "False", "reason": "Unschedulable", "message": "0/2 nodes"}],
+                },
+            },
+            {
+                "metadata": {"name": "redis-0"},
+                "status": {"phase": "Running", "conditions": [{"type": "Ready", "status": "True"}]},
+            },
+        ]
+    }
+    events = {
+        "resources": [
+            {"type": "Normal", "reason": "Scheduled", "involvedObject": {"kind": "Pod", "name": "redis-0"}, "message": "ok"},
+            {"type": "Warning", "reason": "FailedScheduling", "involvedObject": {"kind": "Pod", "name": "redis-1"}, "message": "0/2 nodes "},
+        ]
+    }
+    text = ds.rollout_diagnosis({"resources": [sts]}, pods, events, 600)
+    lines = text.splitlines()
+    assert lines[0] == "StatefulSet neurallog-data/redis is not ready after 600s: 1/3 ready, 3 updated, 3 current."
+    assert lines[1] == "  pod redis-0: Running"
+    assert lines[2] == "  pod redis-1: Pending; PodScheduled=False (Unschedulable: 0/2 nodes)"
+    assert lines[3] == "  event FailedScheduling Pod/redis-1: 0/2 nodes"
+    assert "Scheduled" not in text.replace("FailedScheduling", "").replace("PodScheduled", "")
+    assert ds.rollout_diagnosis({"resources": []}) == "the workload does not exist"

@@ -1,0 +1,151 @@
+# -*- coding: utf-8 -*-
+# Copyright: NeuralLog platform engineering
+# Apache License 2.0 (see LICENSE)
+"""Render every inventory through site.yml (no cluster) and validate every
+manifest strictly against the Kubernetes schemas of 1.30 up to the newest
+kubernetes-validate knows; check image references."""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import kubernetes_validate
+import pytest
+import yaml
+from kubernetes_validate import utils as kv_utils
+
+ROOT = Path(__file__).resolve().parents[2]
+INVENTORIES = sorted(p.name for p in (ROOT / "inventories").iterdir() if (p / "hosts.yml").exists())
+REGISTRY = "registry.airgap.example:5000"
+# Custom resources are rendered only when their CRDs exist; the schemas
+# kubernetes-validate ships do not cover them.
+CUSTOM_KINDS = {
+    "monitoring.coreos.com/v1": {"ServiceMonitor", "PrometheusRule"},
+    "autoscaling.k8s.io/v1": {"VerticalPodAutoscaler"},
+    "gateway.networking.k8s.io/v1": {"Gateway", "HTTPRoute"},
+}
+ALL_CAPABILITIES = "preflight_render_capabilities={cert_manager: true, vpa: true, gateway_api: true, prometheus_operator: true}"
+
+
+def _versions():
+    def key(v):
+        return tuple(int(x) for x in v.split("."))
+    versions = sorted(set(kv_utils.all_versions()), key=key)
+    return [v for v in versions if key(v) >= (1, 30, 0)]
+
+
+VERSIONS = _versions()
+
+
+def render(tmp_path_factory, inventory, *extra):
+    out = tmp_path_factory.mktemp("render-%s" % inventory)
+    env = dict(os.environ)
+    env.update({
+        "ANSIBLE_CONFIG": str(ROOT / "ansible.cfg"),
+        # Render mode must not need a cluster: point every client at nothing.
+        "K8S_AUTH_KUBECONFIG": str(out / "no-such-kubeconfig"),
+        "KUBECONFIG": str(out / "no-such-kubeconfig"),
+    })
+    cmd = [str(Path(sys.executable).parent / "ansible-playbook"), "site.yml",
+           "-i", "inventories/%s" % inventory, "-e", "neurallog_render_dir=%s" % out]
+    for arg in extra:
+        cmd += ["-e", arg]
+    proc = subprocess.run(cmd, cwd=str(ROOT), env=env, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
+    docs = []
+    for path in sorted(out.glob("*.yaml")):
+        docs += [(path.name, d) for d in yaml.safe_load_all(path.read_text()) if d]
+    assert docs, "nothing rendered"
+    return docs
+
+
+@pytest.fixture(scope="module", params=INVENTORIES)
+def rendered(request, tmp_path_factory):
+    return request.param, render(tmp_path_factory, request.param)
+
+
+@pytest.fixture(scope="module")
+def rendered_everything(tmp_path_factory):
+    return render(tmp_path_factory, "onprem", ALL_CAPABILITIES, "neurallog_image_registry_override=" + REGISTRY)
+
+
+def _images(doc):
+    spec = (doc.get("spec") or {})
+    pod = ((spec.get("template") or {}).get("spec")) or {}
+    return [c["image"] for c in (pod.get("initContainers") or []) + (pod.get("containers") or [])]
+
+
+def test_inventories_exist():
+    assert set(INVENTORIES) >= {"local", "kind", "onprem"}
+
+
+def test_every_manifest_is_valid_for_every_supported_version(rendered):
+    inventory, docs = rendered
+    assert VERSIONS[0] == "1.30.0" and len(VERSIONS) >= 2
+    errors = []
+    for version in VERSIONS:
+        for name, doc in docs:
+            try:
+                kubernetes_validate.validate(doc, version, strict=True)
+            except kubernetes_validate.ValidationError as exc:
+                errors.append("%s %s %s/%s: %s" % (version, name, doc["kind"], doc["metadata"]["name"], exc.message))
+    assert not errors, "\n".join(errors[:20])
+
+
+def test_platform_objects_are_all_rendered(rendered):
+    inventory, docs = rendered
+    kinds = {}
+    for _, doc in docs:
+        kinds.setdefault(doc["kind"], set()).add(doc["metadata"]["name"])
+    assert {"neurallog-system", "neurallog-data", "neurallog-ingress", "neurallog-monitoring"} <= kinds["Namespace"]
+    services = {"api-service", "log-service", "rule-service", "mcp-service", "auth-service",
+                "action-service", "api-gateway", "tenant-router"}
+    for kind in ("Deployment", "Service", "ServiceAccount", "PodDisruptionBudget"):
+        assert services <= kinds[kind], kind
+    assert "log-service-hpa" in kinds["HorizontalPodAutoscaler"]
+    assert "api-ingress" in kinds["Ingress"]
+
+
+def test_images_are_pinned_and_come_from_the_registry_setting(rendered):
+    inventory, docs = rendered
+    images = [i for _, d in docs for i in _images(d)]
+    assert images
+    for image in images:
+        assert re.match(r"^[a-z0-9.-]+(:[0-9]+)?/[a-z0-9./_-]+:[A-Za-z0-9._-]+(@sha256:[0-9a-f]{64})?$", image), image
+        assert not image.split("@")[0].endswith(":latest"), image
+
+
+def test_registry_override_rewrites_every_image(rendered_everything):
+    images = [i for _, d in rendered_everything for i in _images(d)]
+    assert len(images) >= 11
+    wrong = [i for i in images if not i.startswith(REGISTRY + "/")]
+    assert not wrong
+
+
+def test_optional_apis_render_custom_resources(rendered_everything):
+    errors = []
+    seen = set()
+    for name, doc in rendered_everything:
+        api = doc["apiVersion"]
+        if api in CUSTOM_KINDS:
+            assert doc["kind"] in CUSTOM_KINDS[api], (api, doc["kind"])
+            seen.add(doc["kind"])
+            continue
+        try:
+            kubernetes_validate.validate(doc, VERSIONS[-1], strict=True)
+        except kubernetes_validate.ValidationError as exc:
+            errors.append("%s %s: %s" % (name, doc["kind"], exc.message))
+    assert not errors, errors
+    assert seen == {"ServiceMonitor", "PrometheusRule", "VerticalPodAutoscaler", "Gateway", "HTTPRoute"}
+    vpa = next(d for _, d in rendered_everything if d["kind"] == "VerticalPodAutoscaler")
+    # log-service's HPA scales on cpu and memory: its VPA may only recommend.
+    assert vpa["spec"]["updatePolicy"]["updateMode"] == "Off"
+    ingress = next(d for _, d in rendered_everything if d["kind"] == "Ingress")
+    assert ingress["metadata"]["annotations"]["cert-manager.io/cluster-issuer"] == "letsencrypt-prod"
+    assert not any(d["kind"] == "Secret" and d["type"] == "kubernetes.io/tls" for _, d in rendered_everything)
