@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 # Copyright: NeuralLog platform engineering
 # Apache License 2.0 (see LICENSE)
 """Write small stand-in images into an OCI image layout, with no container engine.
@@ -9,8 +8,8 @@ without downloading the real images. Input is the image list printed by
 ``hack/airgap/images.py --json``; every image is stored under the reference
 name ``<repository>:<tag>`` (the name the bundle build looks for).
 
-    hack/airgap/images.py --json > images.json
-    hack/airgap/build_test_images.py --images images.json --output build/test-images
+    .venv/bin/python hack/airgap/images.py --json > images.json
+    python3 hack/airgap/build_test_images.py --images images.json --output build/test-images
 """
 
 from __future__ import absolute_import, division, print_function

@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 # Copyright: NeuralLog platform engineering
 # Apache License 2.0 (see LICENSE)
 """Print every container image an air-gapped bundle holds for an inventory.
@@ -8,9 +7,9 @@ airgap_bundle_images_only), so it is exactly what the bundle will contain:
 neurallog_images merged with neurallog_image_overrides, for the inventory's
 neurallog_version.
 
-    hack/airgap/images.py                       # inventories/local
-    hack/airgap/images.py -i inventories/prod   # another inventory
-    hack/airgap/images.py --json                # full entries (key, source, name, ...)
+    .venv/bin/python hack/airgap/images.py                       # inventories/local
+    .venv/bin/python hack/airgap/images.py -i inventories/prod   # another inventory
+    .venv/bin/python hack/airgap/images.py --json                # full entries (key, source, name, ...)
 """
 
 from __future__ import absolute_import, division, print_function
@@ -38,7 +37,7 @@ def image_list(inventory, extra_vars=()):
         env = dict(os.environ, ANSIBLE_CONFIG=os.path.join(ROOT, "ansible.cfg"),
                    ANSIBLE_COLLECTIONS_PATH=os.path.join(ROOT, "collections"))
         proc = subprocess.run(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                              universal_newlines=True)
+                              universal_newlines=True, check=False)
         if proc.returncode != 0:
             raise RuntimeError("computing the image list failed:\n" + proc.stdout)
         with open(out) as handle:

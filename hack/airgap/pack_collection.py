@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 # Copyright: NeuralLog platform engineering
 # Apache License 2.0 (see LICENSE)
 """Pack an installed collection back into a collection artifact (tar.gz).
@@ -10,7 +9,7 @@ which ansible-galaxy checks on install) and MANIFEST.json carries the new
 FILES.json checksum. Used to put the kubernetes.core that ships with the
 `ansible` package into a test bundle without contacting Galaxy.
 
-    hack/airgap/pack_collection.py .venv/lib/python3.11/site-packages/ansible_collections/kubernetes/core DIR
+    .venv/bin/python hack/airgap/pack_collection.py .venv/lib/python3.11/site-packages/ansible_collections/kubernetes/core DIR
 """
 
 from __future__ import absolute_import, division, print_function

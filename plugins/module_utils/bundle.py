@@ -18,11 +18,8 @@ import socket
 import ssl
 import tarfile
 
-try:  # Python 3
-    from urllib.request import Request, urlopen
-    from urllib.error import HTTPError, URLError
-except ImportError:  # pragma: no cover - Python 2 is not supported at run time
-    Request = urlopen = HTTPError = URLError = None
+from ansible.module_utils.six.moves.urllib.error import HTTPError, URLError
+from ansible.module_utils.urls import ConnectionError as UrlsConnectionError, SSLValidationError, open_url
 
 from ansible_collections.neurallog.platform.plugins.module_utils.images import image_ref, merge
 
@@ -302,25 +299,19 @@ def check_registry(registry, insecure=False, ca_file="", timeout=10.0):
     (as skopeo does); otherwise the certificate must verify, against
     ``ca_file`` when given."""
     registry = registry_host(registry)
-    if insecure:
-        context = ssl.create_default_context()
-        context.check_hostname = False
-        context.verify_mode = ssl.CERT_NONE
-        schemes = ("https", "http")
-    else:
-        context = ssl.create_default_context(cafile=ca_file or None)
-        schemes = ("https",)
+    schemes = ("https", "http") if insecure else ("https",)
     errors = []
     for scheme in schemes:
         url = "%s://%s/v2/" % (scheme, registry)
         try:
-            urlopen(Request(url, method="GET"), timeout=timeout, context=context if scheme == "https" else None)
+            open_url(url, method="GET", timeout=timeout, validate_certs=not insecure,
+                     ca_path=ca_file or None)
             return url
         except HTTPError as exc:
             if exc.code in (200, 401):
                 return url
             errors.append("%s answered HTTP %d" % (url, exc.code))
-        except (URLError, socket.timeout, ssl.SSLError, OSError) as exc:
+        except (URLError, UrlsConnectionError, SSLValidationError, socket.timeout, ssl.SSLError, OSError) as exc:
             errors.append("%s: %s" % (url, getattr(exc, "reason", exc)))
     raise BundleError(
         "private registry %s is unreachable (%s); check airgap_install_registry and that the "

@@ -11,7 +11,7 @@ DOCUMENTATION = r"""
 module: bundle_manifest
 short_description: Write the manifest and checksum list of an air-gapped bundle
 version_added: 0.1.0
-author: NeuralLog platform engineering
+author: NeuralLog platform engineering (@neurallog)
 description:
   - Reads the digest of every image from the bundle's OCI image layout, hashes
     every file, writes C(manifest.json) (versions, image to digest, file to
@@ -38,8 +38,10 @@ options:
 attributes:
   check_mode:
     support: none
+    description: Not supported: the build always writes the files.
   diff_mode:
     support: none
+    description: Not supported.
 """
 
 EXAMPLES = r"""

@@ -11,7 +11,7 @@ DOCUMENTATION = r"""
 module: bundle_verify
 short_description: Verify an air-gapped bundle and return its manifest
 version_added: 0.1.0
-author: NeuralLog platform engineering
+author: NeuralLog platform engineering (@neurallog)
 description:
   - Checks every file of an unpacked bundle against C(SHA256SUMS), refuses
     files the list does not name, and checks that C(manifest.json) and
@@ -33,8 +33,10 @@ options:
 attributes:
   check_mode:
     support: full
+    description: The module only reads; it behaves the same in check mode.
   diff_mode:
     support: none
+    description: Nothing is changed, so there is no diff.
 """
 
 EXAMPLES = r"""

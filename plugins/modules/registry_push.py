@@ -11,7 +11,7 @@ DOCUMENTATION = r"""
 module: registry_push
 short_description: Push a bundle's images into a private registry
 version_added: 0.1.0
-author: NeuralLog platform engineering
+author: NeuralLog platform engineering (@neurallog)
 description:
   - Checks that the registry answers, then copies every image from the
     bundle's OCI image layout to C(<registry>/<repository>:<tag>) with
@@ -61,8 +61,10 @@ options:
 attributes:
   check_mode:
     support: full
+    description: Reports the images that would be pushed, pushes nothing.
   diff_mode:
     support: none
+    description: Not supported.
 """
 
 EXAMPLES = r"""

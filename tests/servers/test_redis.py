@@ -83,6 +83,10 @@ class RedisPod(object):
         self.log.close()
 
 
+def _text(value):
+    return value.decode("utf-8") if isinstance(value, bytes) else str(value)
+
+
 @pytest.fixture
 def pods(rendered, server_dir):
     started = []
@@ -102,10 +106,16 @@ def test_rendered_settings_take_effect(rendered, pods):
     assert credentials["url"] == "redis://:%s@redis.neurallog-data.svc:6379/0" % credentials["password"]
     primary = pods("redis-0")
     client = primary.client(credentials["url"])
-    assert client.config_get("appendonly") == {b"appendonly": b"yes"}
-    assert client.config_get("appendfsync") == {b"appendfsync": b"everysec"}
-    assert client.config_get("maxmemory") == {b"maxmemory": str(2 * 1024 ** 3).encode()}
-    assert client.config_get("maxmemory-policy") == {b"maxmemory-policy": b"allkeys-lru"}
+    settings = dict(
+        (_text(k), _text(v)) for name in ("appendonly", "appendfsync", "maxmemory", "maxmemory-policy")
+        for k, v in client.config_get(name).items()
+    )
+    assert settings == {
+        "appendonly": "yes",
+        "appendfsync": "everysec",
+        "maxmemory": str(2 * 1024 ** 3),
+        "maxmemory-policy": "allkeys-lru",
+    }
     assert client.info("replication")["role"] == "master"
     client.set("neurallog:probe", "1")
     # appendonly: Redis 7 keeps the AOF in appendonlydir under `dir`.

@@ -9,6 +9,8 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import functools
+import json
 import os
 import re
 import subprocess
@@ -30,7 +32,11 @@ CUSTOM_KINDS = {
     "autoscaling.k8s.io/v1": {"VerticalPodAutoscaler"},
     "gateway.networking.k8s.io/v1": {"Gateway", "HTTPRoute"},
 }
-ALL_CAPABILITIES = "preflight_render_capabilities={cert_manager: true, vpa: true, gateway_api: true, prometheus_operator: true}"
+ALL_CAPABILITIES = json.dumps({"preflight_render_capabilities": {
+    "cert_manager": True, "vpa": True, "gateway_api": True, "prometheus_operator": True}})
+# The schemas are read and parsed on every validate() call; they never
+# change, so keep them (the validation itself is unchanged).
+kv_utils.schema_contents = functools.lru_cache(maxsize=None)(kv_utils.schema_contents)
 
 
 def _versions():

@@ -1,0 +1,73 @@
+# -*- coding: utf-8 -*-
+# Copyright: NeuralLog platform engineering
+# Apache License 2.0 (see LICENSE)
+"""The start script the elasticsearch role renders passes
+cluster.initial_master_nodes only for the first bootstrap: while the
+bootstrap list is set and the node's data path is empty. Run with bash and a
+stand-in for the image's entrypoint that prints its arguments."""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import os
+import subprocess
+
+import pytest
+import yaml
+
+from conftest import find_binary
+
+
+@pytest.fixture
+def start(rendered, server_dir):
+    bash = find_binary("bash")
+    script = os.path.join(server_dir, "start.sh")
+    with open(script, "w") as handle:
+        handle.write(rendered.get("ConfigMap", "elasticsearch-config")["data"]["start.sh"])
+    entrypoint = os.path.join(server_dir, "entrypoint.sh")
+    with open(entrypoint, "w") as handle:
+        handle.write('#!/bin/sh\nfor a in "$@"; do echo "$a"; done\n')
+    os.chmod(entrypoint, 0o755)
+    data = os.path.join(server_dir, "data")
+    os.makedirs(data)
+    bootstrap = os.path.join(server_dir, "initial-master-nodes")
+
+    def run(nodes, data_files=()):
+        with open(bootstrap, "w") as handle:
+            handle.write(nodes)
+        for name in data_files:
+            os.makedirs(os.path.join(data, name), exist_ok=True)
+        env = dict(os.environ, ES_DATA_DIR=data, ES_BOOTSTRAP_FILE=bootstrap, ES_ENTRYPOINT=entrypoint)
+        result = subprocess.run([bash, script], env=env, stdout=subprocess.PIPE, universal_newlines=True, check=True)
+        return result.stdout.splitlines()
+
+    return run
+
+
+def test_first_bootstrap_gets_the_initial_masters(rendered, start):
+    nodes = rendered.get("ConfigMap", "elasticsearch-bootstrap")["data"]["initial-master-nodes"]
+    assert nodes == "elasticsearch-0,elasticsearch-1,elasticsearch-2"
+    assert start(nodes) == ["eswrapper", "-Ecluster.initial_master_nodes=" + nodes]
+    assert start(nodes, ["lost+found"]) == ["eswrapper", "-Ecluster.initial_master_nodes=" + nodes]
+
+
+def test_no_initial_masters_once_formed_or_with_data(start):
+    assert start("") == ["eswrapper"]
+    assert start("elasticsearch-0,elasticsearch-1,elasticsearch-2", ["_state"]) == ["eswrapper"]
+
+
+def test_rendered_cluster_settings(rendered):
+    config = yaml.safe_load(rendered.get("ConfigMap", "elasticsearch-config")["data"]["elasticsearch.yml"])
+    assert config["discovery.seed_hosts"] == ["elasticsearch-headless:9300"]
+    assert "cluster.initial_master_nodes" not in config
+    assert config["xpack.security.enabled"] is True
+    assert config["xpack.security.transport.ssl.enabled"] is True
+    sts = rendered.get("StatefulSet", "elasticsearch")
+    assert sts["spec"]["podManagementPolicy"] == "Parallel"
+    env = dict((e["name"], e.get("value")) for e in sts["spec"]["template"]["spec"]["containers"][0]["env"])
+    assert env["ES_JAVA_OPTS"] == "-Xms2048m -Xmx2048m"
+    headless = rendered.get("Service", "elasticsearch-headless")["spec"]
+    assert headless["publishNotReadyAddresses"] is True
+    credentials = rendered.secret("elasticsearch-credentials")
+    assert credentials["url"] == "http://elastic:%s@elasticsearch.neurallog-data.svc:9200" % credentials["password"]
