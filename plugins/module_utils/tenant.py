@@ -22,7 +22,7 @@ import copy
 import re
 import secrets
 import string
-from decimal import ROUND_CEILING, Decimal, InvalidOperation, localcontext
+from decimal import ROUND_CEILING, Decimal, localcontext
 
 # ---------------------------------------------------------------------------
 # Constants and defaults
@@ -299,7 +299,7 @@ def merge(base, override):
 
 def generate_password(length=32):
     """A password of letters and digits, safe in URLs and on a command line."""
-    return "".join(secrets.choice(PASSWORD_ALPHABET) for _ in range(length))
+    return "".join(secrets.choice(PASSWORD_ALPHABET) for dummy in range(length))
 
 
 def _b64(text):
@@ -313,7 +313,7 @@ def _is_dns_label(value, max_length=63):
 def _label_key_error(key):
     if not isinstance(key, str) or not key:
         return "label keys must be non-empty strings"
-    prefix, _sep, name = key.rpartition("/")
+    prefix, name = key.rpartition("/")[::2]
     if len(name) > 63 or not LABEL_NAME.match(name):
         return "%r is not a valid label key" % key
     if prefix and (len(prefix) > 253 or not LABEL_PREFIX.match(prefix)):
@@ -516,8 +516,8 @@ def normalise_tenant(tenant, settings, errors):
     path = "tenants[%s]" % (tenant_id if isinstance(tenant_id, str) and tenant_id else "?")
     unknown = sorted(set(tenant) - set(TENANT_KEYS))
     if unknown:
-        errors.append("%s: unknown keys %s; allowed: %s" % (path, ", ".join(map(str, unknown)),
-                                                          ", ".join(TENANT_KEYS)))
+        errors.append("%s: unknown keys %s; allowed: %s"
+                      % (path, ", ".join(map(str, unknown)), ", ".join(TENANT_KEYS)))
     if not _is_dns_label(tenant_id):
         errors.append("%s.id: %r is not a DNS-1123 label (lower-case letters, digits and '-', "
                       "starting and ending with a letter or digit)" % (path, tenant.get("id")))
@@ -536,7 +536,7 @@ def normalise_tenant(tenant, settings, errors):
     support = merge(settings["namespace_support"], support)
 
     namespaces = namespace_names(tenant_id, organizations, support)
-    for ns, _kind, _org in namespaces:
+    for ns, dummy_kind, dummy_org in namespaces:
         if len(ns) > NAMESPACE_MAX:
             errors.append("%s: namespace %r is %d characters, the limit is %d; shorten the tenant "
                           "or organization id" % (path, ns, len(ns), NAMESPACE_MAX))
@@ -906,7 +906,7 @@ def tenant_resources(tenant, settings, password):
     objects, root = [], tenant["namespaces"][0][0]
     for name, ns_type, org_id in tenant["namespaces"]:
         objects.append(_namespace(settings, tenant, name, ns_type, org_id))
-    for name, ns_type, _org_id in tenant["namespaces"]:
+    for name, ns_type, dummy_org in tenant["namespaces"]:
         labels = _labels(settings, tenant, {"app.kubernetes.io/component": "tenant"})
         quota = tenant["quota"] if ns_type == "tenant-root" else tenant["organization_quota"]
         objects.append({"apiVersion": "v1", "kind": "ResourceQuota",

@@ -12,7 +12,7 @@ DOCUMENTATION = r"""
 module: tenant_resources
 short_description: Build the Kubernetes objects of NeuralLog tenants
 version_added: 0.1.0
-author: NeuralLog platform engineering
+author: NeuralLog platform engineering (@neurallog)
 description:
   - Validates one tenant (O(tenant)) or several (O(tenants)) and returns the complete,
     ordered list of Kubernetes objects they need, without contacting any cluster.
@@ -253,7 +253,7 @@ def main():
             redis_image=dict(type="str", required=True),
             image_pull_policy=dict(type="str", default="IfNotPresent",
                                    choices=["Always", "IfNotPresent", "Never"]),
-            image_pull_secrets=dict(type="list", elements="str", default=[]),
+            image_pull_secrets=dict(type="list", elements="str", default=[], no_log=False),
             storage_class=dict(type="str", default=""),
             pod_security_level=dict(type="str", default="restricted",
                                     choices=["privileged", "baseline", "restricted"]),
