@@ -58,7 +58,7 @@ class PostgresServer(object):
         if self.user:
             kwargs = {"user": self.user[0], "group": self.user[1], "extra_groups": []}
         result = subprocess.run(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                universal_newlines=True, timeout=120, **kwargs)
+                                universal_newlines=True, timeout=120, check=False, **kwargs)
         if check:
             assert result.returncode == 0, "%s failed:\n%s" % (command[0], result.stdout)
         return result

@@ -106,7 +106,7 @@ def test_kind_requested_without_docker_engine_is_refused(fake_env):
 
 
 def test_unknown_provider_is_refused(fake_env):
-    env, _ = fake_env
+    env = fake_env[0]
     env["NEURALLOG_CLUSTER_PROVIDER"] = "minikube"
     up = _cluster(env, "up")
     assert up.returncode != 0
