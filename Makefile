@@ -14,7 +14,7 @@ export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
 .PHONY: help venv binaries cluster-up cluster-down cluster-status deploy site \
-        lint sanity unit cluster-test molecule test build bench bench-tenants clean
+        lint sanity unit cluster-test molecule test build bench bench-tenants bundle images clean
 
 help:
 	@sed -n 's/^#   //p' Makefile
@@ -86,6 +86,14 @@ bench: venv
 
 bench-tenants: venv
 	kc=$$($(CLUSTER) up) && K8S_AUTH_KUBECONFIG=$$kc $(BIN)/python hack/bench/tenants.py
+
+# Air-gapped bundle for $(INVENTORY) (dist/neurallog-<version>-bundle.tar.gz).
+bundle: venv
+	$(BIN)/ansible-playbook playbooks/airgap_bundle.yml -i $(INVENTORY)
+
+# The images that bundle holds, for $(INVENTORY).
+images: venv
+	$(BIN)/python hack/airgap/images.py -i $(INVENTORY)
 
 clean:
 	rm -rf build dist tests/output molecule/*/artifacts

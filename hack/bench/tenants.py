@@ -28,11 +28,10 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 VENV_BIN = ROOT / ".venv" / "bin"
-KUBECTL = Path(
-    os.environ.get("KUBECTL")
-    or shutil.which("kubectl")
-    or Path.home() / ".cache" / "neurallog" / "bin" / "kubectl"
-)
+# The kubectl the local test cluster was built with (same version as the
+# API server), unless KUBECTL names another.
+_CACHED_KUBECTL = Path(os.environ.get("NEURALLOG_CACHE_DIR") or Path.home() / ".cache" / "neurallog") / "bin" / "kubectl"
+KUBECTL = Path(os.environ.get("KUBECTL") or (_CACHED_KUBECTL if _CACHED_KUBECTL.exists() else shutil.which("kubectl") or "kubectl"))
 RENDER_ORDER = ("tenants.yaml", "tenant-secrets.yaml", "tenant-redis.yaml")
 RECAP = re.compile(r"changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)")
 

@@ -38,7 +38,7 @@ options:
 attributes:
   check_mode:
     support: none
-    description: Not supported: the build always writes the files.
+    description: Not supported, the build always writes the files.
   diff_mode:
     support: none
     description: Not supported.
