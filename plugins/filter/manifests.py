@@ -8,6 +8,7 @@ __metaclass__ = type
 
 from ansible_collections.neurallog.platform.plugins.module_utils.manifests import (
     secret_values,
+    split_for_check_mode,
     to_manifest_stream,
 )
 
@@ -19,4 +20,5 @@ class FilterModule(object):
         return {
             "to_manifest_stream": to_manifest_stream,
             "secret_values": secret_values,
+            "split_for_check_mode": split_for_check_mode,
         }

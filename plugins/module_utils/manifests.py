@@ -83,3 +83,22 @@ def secret_values(existing, keys, length=32):
         else:
             values[key] = generate_password(length)
     return values
+
+
+def split_for_check_mode(manifests, existing_namespaces):
+    """Split objects for a check-mode run: a server-side dry run of an object
+    whose namespace does not exist yet fails, although the real run would
+    create that namespace first. Returns ``{"apply": [...], "deferred": [...]}``;
+    deferred objects are reported as "would be created" (``deferred_names``:
+    ``Kind namespace/name``, nothing of their content)."""
+    existing = set(existing_namespaces or [])
+    out = {"apply": [], "deferred": [], "deferred_names": []}
+    for manifest in manifests or []:
+        metadata = (manifest or {}).get("metadata") or {}
+        namespace = metadata.get("namespace")
+        if namespace and namespace not in existing:
+            out["deferred"].append(manifest)
+            out["deferred_names"].append("%s %s/%s" % (manifest.get("kind"), namespace, metadata.get("name")))
+        else:
+            out["apply"].append(manifest)
+    return out

@@ -1,6 +1,6 @@
 # -*- coding: utf-8 -*-
 # Copyright: NeuralLog platform engineering
-# Apache License 2.0 (see LICENSE)
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Fixtures of the real-server tests: the data roles rendered by
 ansible-playbook (render mode, no cluster), and helpers that start Redis and
 PostgreSQL from the Debian packages on 127.0.0.1.

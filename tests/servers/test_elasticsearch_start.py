@@ -1,6 +1,6 @@
 # -*- coding: utf-8 -*-
 # Copyright: NeuralLog platform engineering
-# Apache License 2.0 (see LICENSE)
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """The start script the elasticsearch role renders passes
 cluster.initial_master_nodes only for the first bootstrap: while the
 bootstrap list is set and the node's data path is empty. Run with bash and a

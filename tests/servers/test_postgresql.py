@@ -1,6 +1,6 @@
 # -*- coding: utf-8 -*-
 # Copyright: NeuralLog platform engineering
-# Apache License 2.0 (see LICENSE)
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """The initialisation SQL the postgresql role renders, run against a real
 PostgreSQL (Debian package) on 127.0.0.1 as an unprivileged user, the way the
 postgres image's entrypoint runs it; then the core services' URL and the

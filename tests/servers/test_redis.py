@@ -1,6 +1,6 @@
 # -*- coding: utf-8 -*-
 # Copyright: NeuralLog platform engineering
-# Apache License 2.0 (see LICENSE)
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """The redis.conf, auth.conf and start script the redis role renders, run by
 a real redis-server on 127.0.0.1: settings take effect, the password is
 required, and a pod other than 0 really replicates from the primary."""

@@ -1,6 +1,6 @@
 # -*- coding: utf-8 -*-
 # Copyright: NeuralLog platform engineering
-# Apache License 2.0 (see LICENSE)
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Render every inventory through site.yml (no cluster) and validate every
 manifest strictly against the Kubernetes schemas of 1.30 up to the newest
 kubernetes-validate knows; check image references."""

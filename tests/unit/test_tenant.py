@@ -1,6 +1,6 @@
 # -*- coding: utf-8 -*-
 # Copyright: NeuralLog platform engineering
-# Apache License 2.0 (see LICENSE)
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Tenant onboarding logic (plugins/module_utils/tenant.py): every object
 kind, every validation error, ids at the length limits, many organizations,
 strict schema validation of everything generated."""
