@@ -1,5 +1,5 @@
 # Copyright: NeuralLog platform engineering
-# Apache License 2.0 (see LICENSE)
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Write small stand-in images into an OCI image layout, with no container engine.
 
 Each image has the repository and tag of a real platform image and one tiny

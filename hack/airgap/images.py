@@ -1,5 +1,5 @@
 # Copyright: NeuralLog platform engineering
-# Apache License 2.0 (see LICENSE)
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Print every container image an air-gapped bundle holds for an inventory.
 
 The list comes from the bundle build itself (playbooks/airgap_bundle.yml with

@@ -1,5 +1,5 @@
 # Copyright: NeuralLog platform engineering
-# Apache License 2.0 (see LICENSE)
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Pack an installed collection back into a collection artifact (tar.gz).
 
 An installed collection keeps MANIFEST.json and FILES.json. The `ansible`

@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 # Copyright: NeuralLog platform engineering
-# Apache License 2.0 (see LICENSE)
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Benchmark of site.yml on a cluster (``make bench``; needs K8S_AUTH_KUBECONFIG).
 
 1. first converge of site.yml (the namespaces are deleted first when

@@ -1,6 +1,6 @@
 # -*- coding: utf-8 -*-
 # Copyright: NeuralLog platform engineering
-# Apache License 2.0 (see LICENSE)
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Checks of the converged platform (run by verify.yml with --hosts=local://).
 
 The cluster is reached through K8S_AUTH_KUBECONFIG; ``host`` (testinfra, local
