@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 # Copyright: NeuralLog platform engineering
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Benchmark of site.yml on a cluster (``make bench``; needs K8S_AUTH_KUBECONFIG).
@@ -69,7 +68,7 @@ def run(cmd: list[str], env: dict, quiet: bool = True) -> tuple[float, int, str]
                 time.sleep(0.05)
         thread = threading.Thread(target=sample, daemon=True)
         thread.start()
-    out, _ = proc.communicate()
+    out, _err = proc.communicate()
     elapsed = time.monotonic() - start
     if psutil:
         thread.join()
@@ -118,7 +117,7 @@ def main() -> None:
         manifest.write_text(yaml.safe_dump_all(objects, sort_keys=False))
         kubectl_cmd = [str(KUBECTL), "apply", "--server-side", "--force-conflicts",
                        "--field-manager=%s" % FIELD_MANAGER, "-f", str(manifest)]
-        kubectl, _, kubectl_out = run(kubectl_cmd, env)
+        kubectl, _rc, kubectl_out = run(kubectl_cmd, env)
     finally:
         shutil.rmtree(render_dir, ignore_errors=True)
     changed = [line for line in kubectl_out.splitlines() if not line.endswith("serverside-applied")]

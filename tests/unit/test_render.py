@@ -62,7 +62,7 @@ def render(tmp_path_factory, inventory, *extra):
            "-i", "inventories/%s" % inventory, "-e", "neurallog_render_dir=%s" % out]
     for arg in extra:
         cmd += ["-e", arg]
-    proc = subprocess.run(cmd, cwd=str(ROOT), env=env, capture_output=True, text=True, timeout=600)
+    proc = subprocess.run(cmd, cwd=str(ROOT), env=env, capture_output=True, text=True, timeout=600, check=False)
     assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
     docs = []
     for path in sorted(out.glob("*.yaml")):
@@ -107,7 +107,7 @@ def test_every_manifest_is_valid_for_every_supported_version(rendered):
 def test_platform_objects_are_all_rendered(rendered):
     inventory, docs = rendered
     kinds = {}
-    for _, doc in docs:
+    for _path, doc in docs:
         kinds.setdefault(doc["kind"], set()).add(doc["metadata"]["name"])
     assert {"neurallog-system", "neurallog-data", "neurallog-ingress", "neurallog-monitoring"} <= kinds["Namespace"]
     services = {"api-service", "log-service", "rule-service", "mcp-service", "auth-service",
@@ -120,7 +120,7 @@ def test_platform_objects_are_all_rendered(rendered):
 
 def test_images_are_pinned_and_come_from_the_registry_setting(rendered):
     inventory, docs = rendered
-    images = [i for _, d in docs for i in _images(d)]
+    images = [i for _path, d in docs for i in _images(d)]
     assert images
     for image in images:
         assert re.match(r"^[a-z0-9.-]+(:[0-9]+)?/[a-z0-9./_-]+:[A-Za-z0-9._-]+(@sha256:[0-9a-f]{64})?$", image), image
@@ -128,7 +128,7 @@ def test_images_are_pinned_and_come_from_the_registry_setting(rendered):
 
 
 def test_registry_override_rewrites_every_image(rendered_everything):
-    images = [i for _, d in rendered_everything for i in _images(d)]
+    images = [i for _path, d in rendered_everything for i in _images(d)]
     assert len(images) >= 11
     wrong = [i for i in images if not i.startswith(REGISTRY + "/")]
     assert not wrong
@@ -149,9 +149,9 @@ def test_optional_apis_render_custom_resources(rendered_everything):
             errors.append("%s %s: %s" % (name, doc["kind"], exc.message))
     assert not errors, errors
     assert seen == {"ServiceMonitor", "PrometheusRule", "VerticalPodAutoscaler", "Gateway", "HTTPRoute"}
-    vpa = next(d for _, d in rendered_everything if d["kind"] == "VerticalPodAutoscaler")
+    vpa = next(d for _path, d in rendered_everything if d["kind"] == "VerticalPodAutoscaler")
     # log-service's HPA scales on cpu and memory: its VPA may only recommend.
     assert vpa["spec"]["updatePolicy"]["updateMode"] == "Off"
-    ingress = next(d for _, d in rendered_everything if d["kind"] == "Ingress")
+    ingress = next(d for _path, d in rendered_everything if d["kind"] == "Ingress")
     assert ingress["metadata"]["annotations"]["cert-manager.io/cluster-issuer"] == "letsencrypt-prod"
-    assert not any(d["kind"] == "Secret" and d["type"] == "kubernetes.io/tls" for _, d in rendered_everything)
+    assert not any(d["kind"] == "Secret" and d["type"] == "kubernetes.io/tls" for _path, d in rendered_everything)
