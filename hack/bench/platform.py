@@ -6,7 +6,11 @@
    --fresh is given, otherwise the run converges whatever is there);
 2. a no-op re-run of site.yml;
 3. ``kubectl apply --server-side`` of the same objects, rendered by site.yml
-   in render mode, with the same field manager (so it is a no-op too).
+   in render mode, with the same field manager (so it is a no-op too);
+4. the floor of any playbook: one ansible-playbook run with a single
+   kubernetes.core.k8s task applying those same objects server-side (no
+   preflight, no Secret handling, no waits), to show how much of the ratio
+   is ansible-playbook itself.
 Secrets are left out of step 3: rendering generates new passwords, and
 applying them would rotate the real ones.
 
@@ -33,6 +37,20 @@ ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
 KUBECTL = Path(os.environ.get("NEURALLOG_CACHE_DIR") or Path.home() / ".cache" / "neurallog") / "bin" / "kubectl"
 FIELD_MANAGER = "neurallog.platform"
+FLOOR_PLAYBOOK = """
+- name: Floor of a playbook run
+  hosts: localhost
+  connection: local
+  gather_facts: false
+  tasks:
+    - name: Apply every object server-side in one task
+      kubernetes.core.k8s:
+        src: %(src)s
+        apply: true
+        server_side_apply:
+          field_manager: %(manager)s
+          force_conflicts: true
+"""
 NAMESPACES = ["neurallog-system", "neurallog-data", "neurallog-ingress", "neurallog-monitoring"]
 
 
@@ -118,6 +136,9 @@ def main() -> None:
         kubectl_cmd = [str(KUBECTL), "apply", "--server-side", "--force-conflicts",
                        "--field-manager=%s" % FIELD_MANAGER, "-f", str(manifest)]
         kubectl, _rc, kubectl_out = run(kubectl_cmd, env)
+        floor_playbook = render_dir / "floor.yml"
+        floor_playbook.write_text(FLOOR_PLAYBOOK % {"src": manifest, "manager": FIELD_MANAGER})
+        floor, _rss, floor_out = run([str(BIN / "ansible-playbook"), "-i", "localhost,", str(floor_playbook)], env)
     finally:
         shutil.rmtree(render_dir, ignore_errors=True)
     changed = [line for line in kubectl_out.splitlines() if not line.endswith("serverside-applied")]
@@ -131,6 +152,8 @@ def main() -> None:
     print("no-op re-run of site.yml:        %7.1f s   %s" % (noop, recap(noop_out)))
     print("kubectl apply --server-side:     %7.1f s   (%d objects, Secrets left out: %d)"
           % (kubectl, len(objects), len(secrets)))
+    print("floor: one k8s task, same objects: %5.1f s   %s (%.1fx kubectl)"
+          % (floor, recap(floor_out), floor / kubectl))
     print("ratio no-op re-run / kubectl:    %7.1f x   (target <= 4x: %s)"
           % (noop / kubectl, "met" if noop / kubectl <= 4 else "NOT met"))
     try:

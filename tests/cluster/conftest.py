@@ -52,14 +52,3 @@ def namespace(core):
         time.sleep(0.2)
     yield name
     core.delete_namespace(name)
-
-
-def wait_until(what, check, timeout=90):
-    deadline = time.monotonic() + timeout
-    last = None
-    while time.monotonic() < deadline:
-        last = check()
-        if last:
-            return last
-        time.sleep(0.5)
-    pytest.fail("timed out after %ss waiting for %s (last: %r)" % (timeout, what, last))

@@ -6,7 +6,7 @@ import pytest
 from kubernetes import client
 from kubernetes.client.rest import ApiException
 
-from conftest import wait_until
+from cluster_helpers import wait_until
 
 POD_SECURITY_CONTEXT = client.V1SecurityContext(
     run_as_non_root=True,

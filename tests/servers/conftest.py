@@ -15,11 +15,9 @@ import base64
 import glob
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
-import time
 
 import pytest
 import yaml
@@ -36,40 +34,6 @@ PLAYBOOK = """
     - neurallog.platform.redis
     - neurallog.platform.elasticsearch
 """
-
-
-def find_binary(name, patterns=()):
-    """Path of a server binary; fails (never skips) when it is missing."""
-    path = shutil.which(name)
-    if not path:
-        for pattern in patterns:
-            found = sorted(glob.glob(pattern))
-            if found:
-                path = found[-1]
-                break
-    if not path:
-        pytest.fail(
-            "%s not found: install the Debian packages (apt-get install -y redis-server postgresql)" % name
-        )
-    return path
-
-
-def free_port():
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def wait_for_port(port, process, timeout=30.0):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if process is not None and process.poll() is not None:
-            raise AssertionError("server exited with %s before listening on %d" % (process.returncode, port))
-        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-            if sock.connect_ex(("127.0.0.1", port)) == 0:
-                return
-        time.sleep(0.1)
-    raise AssertionError("nothing listens on 127.0.0.1:%d after %ss" % (port, timeout))
 
 
 class Rendered(object):

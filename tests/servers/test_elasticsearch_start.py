@@ -16,7 +16,7 @@ import subprocess
 import pytest
 import yaml
 
-from conftest import find_binary
+from server_helpers import find_binary
 
 
 @pytest.fixture

@@ -17,7 +17,7 @@ import subprocess
 import psycopg
 import pytest
 
-from conftest import find_binary, free_port
+from server_helpers import find_binary, free_port
 
 PG_PATTERNS = "/usr/lib/postgresql/*/bin/%s"
 

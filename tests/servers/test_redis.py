@@ -16,7 +16,7 @@ import time
 import pytest
 import redis
 
-from conftest import find_binary, free_port, wait_for_port
+from server_helpers import find_binary, free_port, wait_for_port
 
 
 class RedisPod(object):
