@@ -13,7 +13,7 @@ MOLECULE_SCENARIOS ?= default tenants airgap
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: help venv binaries cluster-up cluster-down cluster-status deploy site \
+.PHONY: help venv binaries cluster-up cluster-down cluster-status cluster-demo deploy site \
         lint sanity unit cluster-test molecule test build bench bench-tenants bundle images clean
 
 help:
@@ -38,6 +38,11 @@ cluster-down: venv
 
 cluster-status: venv
 	$(CLUSTER) status
+
+# Nodes, a rollout with volumes, a quota and RBAC refusing, on a throw-away
+# local cluster (hack/localcluster/demo.sh).
+cluster-demo: venv binaries
+	hack/localcluster/demo.sh
 
 # With KUBECONFIG/K8S_AUTH_KUBECONFIG set, site.yml runs against that
 # cluster; otherwise against the local test cluster, brought up first.
