@@ -87,7 +87,7 @@ build: venv
 	mkdir -p dist && $(BIN)/ansible-galaxy collection build --force --output-path dist .
 
 bench: venv
-	kc=$$($(CLUSTER) up) && K8S_AUTH_KUBECONFIG=$$kc $(BIN)/python hack/bench/platform.py
+	kc=$$($(CLUSTER) up) && K8S_AUTH_KUBECONFIG=$$kc $(BIN)/python hack/bench/platform.py $(BENCH_ARGS)
 
 bench-tenants: venv
 	kc=$$($(CLUSTER) up) && K8S_AUTH_KUBECONFIG=$$kc $(BIN)/python hack/bench/tenants.py

@@ -7,8 +7,10 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 from ansible_collections.neurallog.platform.plugins.module_utils.manifests import (
+    pending_objects,
     secret_values,
     split_for_check_mode,
+    stamp_applied_hash,
     to_manifest_stream,
 )
 
@@ -21,4 +23,6 @@ class FilterModule(object):
             "to_manifest_stream": to_manifest_stream,
             "secret_values": secret_values,
             "split_for_check_mode": split_for_check_mode,
+            "stamp_applied_hash": stamp_applied_hash,
+            "pending_objects": pending_objects,
         }

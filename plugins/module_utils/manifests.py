@@ -1,13 +1,16 @@
 # -*- coding: utf-8 -*-
 # Copyright: NeuralLog platform engineering
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Helpers shared by the roles' filters: manifest streams and secret values."""
+"""Helpers shared by the roles' filters: manifest streams, secret values,
+and the comparison of declared with live objects."""
 
 from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
 import base64
+import hashlib
+import json
 import secrets
 import string
 
@@ -101,4 +104,101 @@ def split_for_check_mode(manifests, existing_namespaces):
             out["deferred_names"].append("%s %s/%s" % (manifest.get("kind"), namespace, metadata.get("name")))
         else:
             out["apply"].append(manifest)
+    return out
+
+
+APPLIED_HASH_ANNOTATION = "neurallog.io/applied-hash"
+
+
+def _hashable(manifest):
+    """The object without the applied-hash annotation, as canonical JSON
+    (shallow copies only: the objects can be large and are not modified)."""
+    obj = dict(manifest)
+    metadata = dict(obj.get("metadata") or {})
+    annotations = dict(metadata.get("annotations") or {})
+    annotations.pop(APPLIED_HASH_ANNOTATION, None)
+    if annotations:
+        metadata["annotations"] = annotations
+    else:
+        metadata.pop("annotations", None)
+    obj["metadata"] = metadata
+    return json.dumps(obj, sort_keys=True, separators=(",", ":"), default=str)
+
+
+def applied_hash(manifest):
+    """sha256 of what is applied (without the annotation that carries it)."""
+    return hashlib.sha256(_hashable(manifest).encode("utf-8")).hexdigest()
+
+
+def stamp_applied_hash(manifests):
+    """Each object with the annotation ``neurallog.io/applied-hash``: the hash
+    of the object as declared. A later run compares it with the live object's
+    to notice fields that were removed from the declaration (which a
+    comparison of the declared fields alone cannot see)."""
+    out = []
+    for manifest in manifests or []:
+        obj = dict(manifest)
+        metadata = dict(obj.get("metadata") or {})
+        annotations = dict(metadata.get("annotations") or {})
+        annotations.pop(APPLIED_HASH_ANNOTATION, None)
+        metadata["annotations"] = annotations
+        obj["metadata"] = metadata
+        if not annotations:
+            metadata.pop("annotations")
+        digest = applied_hash(obj)
+        metadata["annotations"] = dict(annotations, **{APPLIED_HASH_ANNOTATION: digest})
+        out.append(obj)
+    return out
+
+
+def is_subset(declared, live):
+    """True when every field of ``declared`` has the same value in ``live``.
+    Dicts may have more keys live; lists must have the same length, item by
+    item (a list that grew live counts as a difference)."""
+    if isinstance(declared, dict):
+        if not isinstance(live, dict):
+            return False
+        return all(key in live and is_subset(value, live[key]) for key, value in declared.items())
+    if isinstance(declared, list):
+        if not isinstance(live, list) or len(declared) != len(live):
+            return False
+        return all(is_subset(d, l) for d, l in zip(declared, live))
+    if isinstance(declared, bool) or isinstance(live, bool):
+        return declared is live
+    return declared == live
+
+
+def _key(kind, namespace, name):
+    return "%s/%s/%s" % (kind, namespace or "", name)
+
+
+def pending_objects(manifests, live_groups):
+    """The objects that an apply could change, in their order.
+
+    ``manifests`` are stamped with :func:`stamp_applied_hash`; ``live_groups``
+    is a list of ``{"kind": K, "items": [...]}`` (what the cluster holds of
+    each kind, listed by label). An object is left out only when it exists
+    live with the same applied hash and every declared field has the declared
+    value: nothing was removed from the declaration and nothing declared
+    drifted. Everything else (missing, drifted, declared differently, a kind
+    that was not listed) is returned, so applying the result is equivalent to
+    applying everything."""
+    live = {}
+    listed = set()
+    for group in live_groups or []:
+        kind = group.get("kind")
+        listed.add(kind)
+        for item in group.get("items") or []:
+            metadata = item.get("metadata") or {}
+            live[_key(kind, metadata.get("namespace"), metadata.get("name"))] = item
+    out = []
+    for manifest in manifests or []:
+        metadata = manifest.get("metadata") or {}
+        current = live.get(_key(manifest.get("kind"), metadata.get("namespace"), metadata.get("name")))
+        declared_hash = (metadata.get("annotations") or {}).get(APPLIED_HASH_ANNOTATION)
+        live_hash = (((current or {}).get("metadata") or {}).get("annotations") or {}).get(APPLIED_HASH_ANNOTATION)
+        if (manifest.get("kind") in listed and current is not None and declared_hash
+                and declared_hash == live_hash and is_subset(manifest, current)):
+            continue
+        out.append(manifest)
     return out

@@ -2,6 +2,7 @@
 streams, kept-or-generated secret values, check-mode split, image refs."""
 
 import base64
+import json
 
 import pytest
 import yaml
@@ -69,3 +70,69 @@ def test_image_refs_registry_override_and_digest():
 def test_image_refs_refuse_unpinned(bad, message):
     with pytest.raises(ValueError, match=message):
         images.image_refs({"bad": bad})
+
+
+def _configmap(name="settings", data=None, labels=None):
+    return {"apiVersion": "v1", "kind": "ConfigMap",
+            "metadata": {"name": name, "namespace": "tenant-acme", "labels": labels or {"tenant": "acme"}},
+            "data": data if data is not None else {"a": "1"}}
+
+
+def _live(obj, **extra):
+    """What the API server returns for an applied object: the declared fields
+    and more (uid, managedFields, status ...)."""
+    live = json.loads(json.dumps(obj))
+    live["metadata"].update({"uid": "u-1", "resourceVersion": "42", "managedFields": [{"manager": "x"}]})
+    live["metadata"]["labels"] = dict(live["metadata"].get("labels") or {}, **extra)
+    return live
+
+
+def test_stamp_applied_hash_is_stable_and_ignores_its_own_annotation():
+    once = manifests.stamp_applied_hash([_configmap()])
+    twice = manifests.stamp_applied_hash(once)
+    assert once == twice
+    digest = once[0]["metadata"]["annotations"][manifests.APPLIED_HASH_ANNOTATION]
+    assert len(digest) == 64
+    assert manifests.applied_hash(once[0]) == digest
+    other = manifests.stamp_applied_hash([_configmap(data={"a": "2"})])[0]
+    assert other["metadata"]["annotations"][manifests.APPLIED_HASH_ANNOTATION] != digest
+    # the input is not modified
+    plain = _configmap()
+    manifests.stamp_applied_hash([plain])
+    assert "annotations" not in plain["metadata"]
+
+
+def test_pending_objects_leaves_out_only_unchanged_objects():
+    declared = manifests.stamp_applied_hash([_configmap("same"), _configmap("drifted"), _configmap("missing")])
+    live = [_live(declared[0], extra="added-by-someone"), _live(declared[1])]
+    live[1]["data"]["a"] = "changed by hand"
+    pending = manifests.pending_objects(declared, [{"kind": "ConfigMap", "items": live}])
+    assert [o["metadata"]["name"] for o in pending] == ["drifted", "missing"]
+
+
+def test_pending_objects_sees_a_field_removed_from_the_declaration():
+    before = manifests.stamp_applied_hash([_configmap(data={"a": "1", "b": "2"})])
+    now = manifests.stamp_applied_hash([_configmap(data={"a": "1"})])
+    # every field declared now is still live, but the declaration changed
+    pending = manifests.pending_objects(now, [{"kind": "ConfigMap", "items": [_live(before[0])]}])
+    assert len(pending) == 1
+
+
+def test_pending_objects_applies_unstamped_live_objects_and_unlisted_kinds():
+    declared = manifests.stamp_applied_hash([_configmap()])
+    unstamped = _live(_configmap())
+    assert manifests.pending_objects(declared, [{"kind": "ConfigMap", "items": [unstamped]}]) == declared
+    assert manifests.pending_objects(declared, []) == declared
+    assert manifests.pending_objects(declared, [{"kind": "Secret", "items": [_live(declared[0])]}]) == declared
+
+
+@pytest.mark.parametrize("declared, live, expected", [
+    ({"a": 1}, {"a": 1, "b": 2}, True),
+    ({"a": 1}, {"a": "1"}, False),
+    ({"a": [1, 2]}, {"a": [1, 2, 3]}, False),
+    ({"a": [{"x": 1}]}, {"a": [{"x": 1, "y": 2}]}, True),
+    ({"a": True}, {"a": 1}, False),
+    ({"a": {"b": None}}, {"a": {}}, False),
+])
+def test_is_subset(declared, live, expected):
+    assert manifests.is_subset(declared, live) is expected
