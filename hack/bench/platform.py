@@ -138,8 +138,9 @@ def main() -> None:
         kubectl, _rc, kubectl_out = run(kubectl_cmd, env)
         floor_playbook = render_dir / "floor.yml"
         floor_playbook.write_text(FLOOR_PLAYBOOK % {"src": manifest, "manager": FIELD_MANAGER})
-        floor, _rss, floor_out = run([str(BIN / "ansible-playbook"), "-i", "localhost,", "-e",
-                                       "ansible_python_interpreter=%s" % sys.executable, str(floor_playbook)], env)
+        floor_cmd = [str(BIN / "ansible-playbook"), "-i", "localhost,", "-e",
+                     "ansible_python_interpreter=%s" % sys.executable, str(floor_playbook)]
+        floor, _rss, floor_out = run(floor_cmd, env)
     finally:
         shutil.rmtree(render_dir, ignore_errors=True)
     changed = [line for line in kubectl_out.splitlines() if not line.endswith("serverside-applied")]
