@@ -13,7 +13,7 @@ MOLECULE_SCENARIOS ?= default tenants airgap
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: help venv binaries cluster-up cluster-down cluster-status cluster-demo deploy site \
+.PHONY: help deps venv binaries cluster-up cluster-down cluster-status cluster-demo deploy site \
         lint sanity unit cluster-test molecule test build bench bench-tenants bundle images clean
 
 help:
@@ -26,6 +26,11 @@ $(BIN)/.installed: requirements.txt requirements-dev.txt
 	touch $@
 
 venv: $(BIN)/.installed
+
+# Debian packages the tests need (real Redis and PostgreSQL servers, skopeo,
+# the registry), installed when missing.
+deps:
+	hack/deps.sh
 
 binaries:
 	hack/localcluster/build.sh all >/dev/null
@@ -80,7 +85,7 @@ cluster-test: venv
 molecule: venv binaries
 	for s in $(MOLECULE_SCENARIOS); do $(BIN)/molecule test -s $$s || exit 1; done
 
-test: venv binaries
+test: deps venv binaries
 	hack/run-tests.sh
 
 build: venv

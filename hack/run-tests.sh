@@ -29,11 +29,11 @@ stage() {
 
 pytest_all() {
   local kubeconfig
-  kubeconfig=$(NEURALLOG_CLUSTER_NAME=pytest python hack/localcluster/cluster.py up)
+  kubeconfig=$(NEURALLOG_CLUSTER_NAME=${NEURALLOG_CLUSTER_PREFIX:-}pytest python hack/localcluster/cluster.py up)
   local rc=0
-  K8S_AUTH_KUBECONFIG=$kubeconfig NEURALLOG_CLUSTER_NAME=pytest \
+  K8S_AUTH_KUBECONFIG=$kubeconfig NEURALLOG_CLUSTER_NAME=${NEURALLOG_CLUSTER_PREFIX:-}pytest \
     pytest -p no:cacheprovider tests/unit tests/servers tests/cluster || rc=$?
-  NEURALLOG_CLUSTER_NAME=pytest python hack/localcluster/cluster.py down || true
+  NEURALLOG_CLUSTER_NAME=${NEURALLOG_CLUSTER_PREFIX:-}pytest python hack/localcluster/cluster.py down || true
   return "$rc"
 }
 
