@@ -28,6 +28,9 @@ from decimal import ROUND_CEILING, Decimal, localcontext
 # Constants and defaults
 # ---------------------------------------------------------------------------
 
+# Every pattern is used with fullmatch: with match, '$' also matches before a
+# trailing newline, so "acme\n" would pass and reach namespace names.
+
 DNS1123_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 LABEL_NAME = re.compile(r"^([A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?)$")
 LABEL_PREFIX = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
@@ -43,6 +46,16 @@ REDIS_SECRET = "redis-credentials"
 REDIS_CONFIGMAP = "redis-config"
 REDIS_PORT = 6379
 REDIS_UID = 999  # the "redis" user of the official image
+
+# Words that separate the parts of a namespace name (tenant-{id}-org-{org}
+# and ...-mcp). An id containing one could name another tenant's namespace
+# (tenant "acme-org-ops" = tenant "acme", organization "ops"), so ids may not.
+NAME_SEPARATOR_WORDS = ("org", "mcp")
+# Kubernetes' own groups (system:authenticated, system:serviceaccounts, ...):
+# binding one would give every member of it the tenant's rights.
+SYSTEM_GROUP_PREFIX = "system:"
+NAMESPACE_TYPES = ("tenant-root", "organization", "mcp")
+MANAGED_BY = ("app.kubernetes.io/managed-by", "neurallog.platform")
 
 TENANT_KEYS = (
     "id", "name", "organizations", "tier", "quota", "organization_quota",
@@ -209,7 +222,7 @@ def _quantity_parts(value):
     if isinstance(value, float):
         value = repr(value)
     text = str(value).strip()
-    match = _QUANTITY.match(text)
+    match = _QUANTITY.fullmatch(text)
     if not match:
         raise ValueError("%r is not a Kubernetes quantity (e.g. 500m, 2, 1Gi)" % (value,))
     sign, number, suffix = match.group(1), match.group(2), match.group(3) or ""
@@ -273,7 +286,7 @@ def canonical_quantity(value):
 
 def redis_size_bytes(value):
     """Bytes of a redis.conf memory size (``1gb`` = 1024^3, ``1g`` = 10^9)."""
-    match = REDIS_SIZE.match(str(value).strip())
+    match = REDIS_SIZE.fullmatch(str(value).strip())
     if not match:
         raise ValueError("%r is not a Redis memory size (e.g. 512mb, 1gb)" % (value,))
     unit = (match.group(2) or "b").lower()
@@ -307,16 +320,16 @@ def _b64(text):
 
 
 def _is_dns_label(value, max_length=63):
-    return isinstance(value, str) and len(value) <= max_length and bool(DNS1123_LABEL.match(value))
+    return isinstance(value, str) and len(value) <= max_length and bool(DNS1123_LABEL.fullmatch(value))
 
 
 def _label_key_error(key):
     if not isinstance(key, str) or not key:
         return "label keys must be non-empty strings"
     prefix, name = key.rpartition("/")[::2]
-    if len(name) > 63 or not LABEL_NAME.match(name):
+    if len(name) > 63 or not LABEL_NAME.fullmatch(name):
         return "%r is not a valid label key" % key
-    if prefix and (len(prefix) > 253 or not LABEL_PREFIX.match(prefix)):
+    if prefix and (len(prefix) > 253 or not LABEL_PREFIX.fullmatch(prefix)):
         return "%r has an invalid prefix" % key
     return None
 
@@ -324,13 +337,34 @@ def _label_key_error(key):
 def _label_value_error(value):
     if not isinstance(value, str):
         return "label values must be strings, got %r (quote it)" % (value,)
-    if len(value) > 63 or not LABEL_VALUE.match(value):
+    if len(value) > 63 or not LABEL_VALUE.fullmatch(value):
         return "%r is not a valid label value" % value
     return None
 
 
 def _truthy_bool(value):
     return isinstance(value, bool)
+
+
+def _separator_word_error(value):
+    """Why ``value`` (a tenant or organization id) may not be used, or None."""
+    words = [w for w in NAME_SEPARATOR_WORDS if w in value.split("-")]
+    if not words:
+        return None
+    return ("%r contains %s as a dash-separated word; 'org' and 'mcp' separate the parts of "
+            "namespace names (tenant-<id>-org-<org>-mcp), so such an id could name another "
+            "tenant's or organization's namespace" % (value, " and ".join("'%s'" % w for w in words)))
+
+
+def _group_error(group):
+    """Why ``group`` may not be bound to a tenant Role, or None."""
+    if not isinstance(group, str) or not group.strip() or group != group.strip():
+        return "%r is not a group name (a non-empty string without surrounding spaces)" % (group,)
+    if group.lower().startswith(SYSTEM_GROUP_PREFIX):
+        return ("%r is a Kubernetes system group (prefix 'system:'); binding it would give every "
+                "member of it (e.g. every logged-in user) the tenant's rights; name the tenant's own "
+                "OIDC groups" % group)
+    return None
 
 
 def namespace_names(tenant_id, organizations, namespace_support=None):
@@ -359,7 +393,7 @@ def _check_quota(path, quota, errors):
         return {}
     parsed = {}
     for key, value in quota.items():
-        if key not in QUOTA_KEYS and not any(p.match(str(key)) for p in QUOTA_KEY_PATTERNS):
+        if key not in QUOTA_KEYS and not any(p.fullmatch(str(key)) for p in QUOTA_KEY_PATTERNS):
             errors.append("%s.%s: unknown quota name; allowed: %s, count/<resource>, "
                           "<class>.storageclass.storage.k8s.io/requests.storage"
                           % (path, key, ", ".join(QUOTA_KEYS)))
@@ -456,6 +490,8 @@ def _check_settings(settings, errors):
         fmt = settings.get(key)
         if not isinstance(fmt, str) or "{tenant}" not in fmt:
             errors.append("%s: must be a string containing '{tenant}', got %r" % (key, fmt))
+        elif _group_error(fmt):
+            errors.append("%s: %s" % (key, _group_error(fmt)))
     for key in ("system_namespace_labels", "data_namespace_labels", "common_labels"):
         for label_key, label_value in (settings.get(key) or {}).items():
             problem = _label_key_error(label_key) or _label_value_error(label_value)
@@ -490,6 +526,9 @@ def _check_organizations(path, organizations, errors):
                           "starting and ending with a letter or digit, at most 63 characters)"
                           % (where, org.get("id")))
             continue
+        if _separator_word_error(org_id):
+            errors.append("%s.id: %s" % (where, _separator_word_error(org_id)))
+            continue
         if org_id in seen:
             errors.append("%s.id: duplicate organization id %r" % (where, org_id))
             continue
@@ -521,6 +560,9 @@ def normalise_tenant(tenant, settings, errors):
     if not _is_dns_label(tenant_id):
         errors.append("%s.id: %r is not a DNS-1123 label (lower-case letters, digits and '-', "
                       "starting and ending with a letter or digit)" % (path, tenant.get("id")))
+        return None
+    if _separator_word_error(tenant_id):
+        errors.append("%s.id: %s" % (path, _separator_word_error(tenant_id)))
         return None
 
     name = tenant.get("name", tenant_id)
@@ -588,9 +630,13 @@ def normalise_tenant(tenant, settings, errors):
         value = tenant.get(key)
         if value is None:
             value = [settings[fmt].replace("{tenant}", tenant_id)]
-        if not isinstance(value, list) or not all(isinstance(g, str) and g.strip() for g in value):
+        if not isinstance(value, list):
             errors.append("%s.%s: must be a list of group names (may be empty)" % (path, key))
             value = []
+        for index, group in enumerate(value):
+            problem = _group_error(group)
+            if problem:
+                errors.append("%s.%s[%d]: %s" % (path, key, index, problem))
         groups[key] = value
 
     labels = tenant.get("labels") or {}
@@ -680,9 +726,108 @@ def validate_tenants(tenants, settings=None):
             continue
         seen[result["id"]] = index
         normalised.append(result)
+    errors.extend(namespace_collisions(normalised))
     if errors:
         raise TenantError(errors)
     return normalised
+
+
+def namespace_collisions(normalised):
+    """Messages for namespaces that two declared tenants (or two namespaces of
+    one tenant) would share. The naming rules make this impossible; checked
+    anyway because a shared namespace hands one tenant's access to another."""
+    owners, errors = {}, []
+    for tenant in normalised:
+        for name, ns_type, dummy_org in tenant["namespaces"]:
+            if name in owners:
+                errors.append("tenants[%s]: namespace %r (%s) is also namespace %r of tenant %r; "
+                              "every namespace must belong to one tenant"
+                              % (tenant["id"], name, ns_type, owners[name][1], owners[name][0]))
+            else:
+                owners[name] = (tenant["id"], ns_type)
+    return errors
+
+
+def _live_labels(live_namespaces):
+    """Namespace name -> labels of Namespaces as k8s_info returns them."""
+    found = {}
+    for item in live_namespaces or []:
+        meta = (item or {}).get("metadata") or {}
+        if meta.get("name"):
+            found[meta["name"]] = meta.get("labels") or {}
+    return found
+
+
+def ownership_conflicts(normalised, live_namespaces):
+    """Messages for namespaces of ``normalised`` tenants that exist in the
+    cluster labelled for another tenant or as another type: a tenant never
+    adopts them (its labels, quota, policy and RoleBindings would replace the
+    owner's)."""
+    live, errors = _live_labels(live_namespaces), []
+    for tenant in normalised:
+        for name, ns_type, dummy_org in tenant["namespaces"]:
+            labels = live.get(name)
+            if labels is None:
+                continue
+            owner, kind = labels.get("tenant"), labels.get("type")
+            if (owner is not None and owner != tenant["id"]) or (kind is not None and kind != ns_type):
+                errors.append("tenants[%s]: namespace %r exists labelled tenant=%s, type=%s: it belongs "
+                              "to someone else and is not adopted as %s of tenant %r"
+                              % (tenant["id"], name, owner if owner is not None else "(none)",
+                                 kind if kind is not None else "(none)", ns_type, tenant["id"]))
+    return errors
+
+
+def _expected_types(tenant_id, name):
+    """Types a namespace called ``name`` can have for ``tenant_id`` (empty:
+    the name is not one of that tenant's)."""
+    root = "tenant-%s" % tenant_id
+    if name == root:
+        return ("tenant-root",)
+    if name.startswith(root + "-org-") and len(name) > len(root) + 5:
+        # organizations named before ids were checked may end in -mcp
+        return ("organization", "mcp") if name.endswith("-mcp") else ("organization",)
+    return ()
+
+
+def offboard_plan(tenant_ids, live_namespaces):
+    """What offboarding ``tenant_ids`` deletes, and why it must not.
+
+    A tenant's namespaces are the managed ones labelled ``tenant=<id>``. Each
+    must also be named and typed as one of that tenant's, and must not be
+    named as a namespace of another tenant present in the cluster (the
+    collision of ids such as ``acme-org-ops`` with tenant ``acme``'s
+    organization ``ops``). Returns ``tenants`` (id -> namespaces),
+    ``namespaces`` (all of them), ``conflicts`` (messages; when any, delete
+    nothing) and ``summary`` ("id (namespace, ...); ...")."""
+    live = _live_labels(live_namespaces)
+    roots = dict((labels.get("tenant"), name) for name, labels in live.items()
+                 if labels.get("type") == "tenant-root" and labels.get("tenant"))
+    plan, every, conflicts = {}, [], []
+    for tenant_id in tenant_ids:
+        tenant_id = str(tenant_id)
+        owned = sorted(name for name, labels in live.items()
+                       if labels.get("tenant") == tenant_id and labels.get(MANAGED_BY[0]) == MANAGED_BY[1])
+        for name in owned:
+            kind = live[name].get("type")
+            expected = _expected_types(tenant_id, name)
+            if kind not in expected:
+                conflicts.append("namespace %r is labelled tenant=%s, type=%s, but that name is %s; "
+                                 "it is not deleted" % (
+                                     name, tenant_id, kind,
+                                     "a %s of tenant %r" % (" or ".join(expected), tenant_id) if expected
+                                     else "not one of tenant %r's namespaces" % tenant_id))
+                continue
+            for other, other_root in sorted(roots.items()):
+                if other != tenant_id and (name == other_root or name.startswith(other_root + "-org-")):
+                    conflicts.append("namespace %r is labelled tenant=%s, but its name makes it a namespace "
+                                     "of tenant %r (whose root namespace %r exists); it is not deleted"
+                                     % (name, tenant_id, other, other_root))
+        plan[tenant_id] = owned
+        every.extend(owned)
+    summary = "; ".join("%s (%s)" % (tenant_id, ", ".join(plan[tenant_id]) or "no namespaces")
+                        for tenant_id in plan)
+    return {"tenants": plan, "namespaces": every, "conflicts": conflicts, "summary": summary}
 
 
 # ---------------------------------------------------------------------------
@@ -924,16 +1069,22 @@ def tenant_resources(tenant, settings, password):
     return objects
 
 
-def build_resources(tenants, settings=None, passwords=None, existing_secrets=None, password_length=32):
+def build_resources(tenants, settings=None, passwords=None, existing_secrets=None, password_length=32,
+                    live_namespaces=None):
     """Validate ``tenants`` and build their objects.
 
     ``passwords`` (tenant id -> Redis password) and ``existing_secrets``
     (Secrets read from the cluster) keep stored passwords; only tenants with
     neither get a new one, so a re-run never rotates. Returns a dict with
     ``resources`` (every object, in apply order), ``tenants`` (a summary per
-    tenant, without secrets) and ``generated_passwords`` (tenant ids)."""
+    tenant, without secrets) and ``generated_passwords`` (tenant ids).
+    ``live_namespaces`` (Namespaces read from the cluster) refuses namespaces
+    that belong to someone else (``ownership_conflicts``)."""
     settings = merge(DEFAULT_SETTINGS, settings)
     normalised = validate_tenants(tenants, settings)
+    conflicts = ownership_conflicts(normalised, live_namespaces)
+    if conflicts:
+        raise TenantError(conflicts)
     known = existing_passwords(existing_secrets)
     known.update(dict((k, v) for k, v in (passwords or {}).items() if v))
     resources, summaries, generated = [], [], []
@@ -956,3 +1107,17 @@ def build_resources(tenants, settings=None, passwords=None, existing_secrets=Non
             "redis": tenant["redis"]["enabled"],
         })
     return {"resources": resources, "tenants": summaries, "generated_passwords": generated}
+
+
+def prune_plan(declared_ids, live_namespaces):
+    """``offboard_plan`` of the tenants in the cluster (managed tenant-root
+    namespaces) that ``declared_ids`` does not name, plus ``undeclared``
+    (their ids, sorted)."""
+    declared = set(str(tenant_id) for tenant_id in declared_ids or [])
+    present = set(labels.get("tenant") for labels in _live_labels(live_namespaces).values()
+                  if labels.get("type") == "tenant-root" and labels.get("tenant")
+                  and labels.get(MANAGED_BY[0]) == MANAGED_BY[1])
+    undeclared = sorted(present - declared)
+    plan = offboard_plan(undeclared, live_namespaces)
+    plan["undeclared"] = undeclared
+    return plan

@@ -26,6 +26,9 @@ description:
     C(redis-credentials) Secret.
   - Every input is validated before any object is generated; all problems are reported
     at once, each naming its field. Nothing is returned for invalid input.
+  - Ids may not contain the words C(org) or C(mcp) between dashes (they separate the parts
+    of namespace names), every namespace must belong to one tenant, and C(system:) groups
+    cannot be bound.
   - Redis passwords are taken from O(redis_passwords); a tenant without one gets a newly
     generated one (listed in RV(generated_passwords)), so passing the passwords stored in
     the cluster keeps them stable across runs.
@@ -144,6 +147,15 @@ options:
     description: Length of generated passwords.
     type: int
     default: 32
+  cluster_namespaces:
+    description:
+      - Namespaces read from the cluster (as C(kubernetes.core.k8s_info) returns them; only
+        their names and labels are used).
+      - A tenant namespace that exists labelled for another tenant (label C(tenant)) or as
+        another type (label C(type)) is refused, naming it, instead of being adopted.
+    type: list
+    elements: dict
+    default: []
 attributes:
   check_mode:
     support: full
@@ -261,6 +273,7 @@ def main():
             cluster_domain=dict(type="str", default="cluster.local"),
             redis_passwords=dict(type="dict", default={}, no_log=True),
             password_length=dict(type="int", default=32, no_log=False),
+            cluster_namespaces=dict(type="list", elements="dict", default=[]),
         ),
         mutually_exclusive=[("tenant", "tenants")],
         required_one_of=[("tenant", "tenants")],
@@ -276,6 +289,7 @@ def main():
             tenants, settings,
             passwords=params["redis_passwords"],
             password_length=params["password_length"],
+            live_namespaces=params["cluster_namespaces"],
         )
     except TenantError as exc:
         module.fail_json(msg="Invalid tenant settings: %s" % exc, errors=exc.errors)

@@ -1,0 +1,30 @@
+# -*- coding: utf-8 -*-
+# Copyright: NeuralLog platform engineering
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+from ansible_collections.neurallog.platform.plugins.module_utils.tenant import offboard_plan, prune_plan
+
+
+def tenant_offboard_plan(live_namespaces, tenant_ids):
+    """Namespaces that offboarding ``tenant_ids`` deletes, and the conflicts
+    that forbid it (module_utils/tenant.py offboard_plan)."""
+    if isinstance(tenant_ids, str):
+        tenant_ids = [tenant_ids]
+    return offboard_plan(list(tenant_ids or []), live_namespaces)
+
+
+def tenant_prune_plan(live_namespaces, declared_ids):
+    """Tenants in the cluster that ``declared_ids`` lacks, with what
+    offboarding them deletes (module_utils/tenant.py prune_plan)."""
+    return prune_plan(list(declared_ids or []), live_namespaces)
+
+
+class FilterModule(object):
+    """Tenant helpers."""
+
+    def filters(self):
+        return {"tenant_offboard_plan": tenant_offboard_plan, "tenant_prune_plan": tenant_prune_plan}
