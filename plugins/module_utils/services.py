@@ -45,7 +45,7 @@ def _int(name, field, value, minimum, maximum=None):
 
 def _quantity(name, field, value):
     text = str(value)
-    if isinstance(value, bool) or not QUANTITY_RE.match(text):
+    if isinstance(value, bool) or not QUANTITY_RE.fullmatch(text):
         _fail(name, field, "must be a Kubernetes quantity such as 500m, 2, 512Mi or 4Gi, got %r" % (value,))
     return text
 
@@ -135,7 +135,7 @@ def _env(name, env):
         _fail(name, "env", "must be a dict of NAME: value")
     out = []
     for key, value in sorted(env.items()):
-        if not ENV_RE.match(str(key)):
+        if not ENV_RE.fullmatch(str(key)):
             _fail(name, "env.%s" % key, "is not a valid environment variable name")
         if isinstance(value, (dict, list)):
             _fail(name, "env.%s" % key, "must be a plain value, got %s" % type(value).__name__)
@@ -164,7 +164,7 @@ def resolve_services(services, defaults=None, overrides=None, image_keys=None, c
     credentials = credentials or {}
     resolved = []
     for name in sorted(services):
-        if not NAME_RE.match(str(name)) or len(name) > 52:
+        if not NAME_RE.fullmatch(str(name)) or len(name) > 52:
             raise ServiceError("%s: %r is not a valid name (lowercase letters, digits and '-', at most 52)"
                                % (SETTING, name))
         description = merge(merge(defaults or {}, services[name] or {}), overrides.get(name) or {})
