@@ -552,7 +552,9 @@ def normalise_tenant(tenant, settings, errors):
     tenant_id = tenant.get("id")
     if isinstance(tenant_id, int) and not isinstance(tenant_id, bool):
         tenant_id = str(tenant_id)
-    path = "tenants[%s]" % (tenant_id if isinstance(tenant_id, str) and tenant_id else "?")
+    # escaped: an id with a newline must not break the message in two
+    path = "tenants[%s]" % (tenant_id.encode("unicode_escape").decode("ascii")
+                            if isinstance(tenant_id, str) and tenant_id else "?")
     unknown = sorted(set(tenant) - set(TENANT_KEYS))
     if unknown:
         errors.append("%s: unknown keys %s; allowed: %s"

@@ -94,7 +94,7 @@ def test_a_namespace_shared_by_two_tenants_is_refused():
 # --- 2. full matches ------------------------------------------------------------
 
 @pytest.mark.parametrize("tenant, field", [
-    ({"id": "acme\n"}, "tenants[acme\n].id"),
+    ({"id": "acme\n"}, "tenants[acme\\n].id"),
     ({"id": "acme", "organizations": ["ops\n"]}, "tenants[acme].organizations[0].id"),
     ({"id": "acme", "labels": {"team": "core\n"}}, "tenants[acme].labels.team"),
     ({"id": "acme", "labels": {"team\n": "core"}}, "tenants[acme].labels.team\n"),
@@ -107,7 +107,7 @@ def test_a_trailing_newline_is_refused(tenant, field):
 
 def test_trailing_newline_messages():
     assert errors_of([{"id": "acme\n"}]) == [
-        "tenants[acme\n].id: 'acme\\n' is not a DNS-1123 label (lower-case letters, digits and '-', "
+        "tenants[acme\\n].id: 'acme\\n' is not a DNS-1123 label (lower-case letters, digits and '-', "
         "starting and ending with a letter or digit)"]
     assert errors_of([{"id": "acme", "labels": {"team": "core\n"}}]) == [
         "tenants[acme].labels.team: 'core\\n' is not a valid label value"]
