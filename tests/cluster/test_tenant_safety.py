@@ -89,6 +89,7 @@ def test_a_namespace_labelled_for_another_tenant_is_not_adopted(core, make_names
     # would be organization ops of tenant <id>
     taken = "tenant-%s-org-ops" % tenant_id
     make_namespace(taken, tenant_id + "-org-ops", "tenant-root")
+    make_namespace(None, tenant_id, None)  # removed afterwards should it be created
     tenant = {"id": tenant_id, "organizations": ["ops", "dev"], "admin_groups": ["%s-admins" % tenant_id]}
     expected = ("tenants[%s]: namespace '%s' exists labelled tenant=%s-org-ops, type=tenant-root: it belongs to "
                 "someone else and is not adopted as organization of tenant '%s'" % (tenant_id, taken, tenant_id, tenant_id))
