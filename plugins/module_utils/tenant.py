@@ -930,18 +930,20 @@ def _admission_pair(settings, name, resource_rules, variables, validations):
     labels = dict(settings["common_labels"])
     labels["app.kubernetes.io/component"] = ADMISSION_COMPONENT
     tenant_namespaces = {"matchExpressions": [{"key": "tenant", "operator": "Exists"}]}
+    spec = {
+        "failurePolicy": "Fail",
+        "matchConstraints": {
+            "namespaceSelector": copy.deepcopy(tenant_namespaces),
+            "resourceRules": resource_rules,
+        },
+        "validations": validations,
+    }
+    if variables:
+        # The API server drops an empty list, which would never compare equal.
+        spec["variables"] = variables
     return [
         {"apiVersion": "admissionregistration.k8s.io/v1", "kind": "ValidatingAdmissionPolicy",
-         "metadata": {"name": name, "labels": labels},
-         "spec": {
-             "failurePolicy": "Fail",
-             "matchConstraints": {
-                 "namespaceSelector": copy.deepcopy(tenant_namespaces),
-                 "resourceRules": resource_rules,
-             },
-             "variables": variables,
-             "validations": validations,
-         }},
+         "metadata": {"name": name, "labels": labels}, "spec": spec},
         {"apiVersion": "admissionregistration.k8s.io/v1", "kind": "ValidatingAdmissionPolicyBinding",
          "metadata": {"name": name, "labels": dict(labels)},
          "spec": {

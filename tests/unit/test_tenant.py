@@ -663,3 +663,18 @@ def test_role_defaults_match_the_module_defaults():
 def test_admission_objects_validate_strictly(version):
     for obj in build([ACME])["admission_resources"]:
         kubernetes_validate.validate(obj, version, strict=True)
+
+
+def test_admission_objects_have_no_empty_fields():
+    """The API server drops empty lists and mappings: a declared one never
+    compares equal, so every reconcile would re-apply the object."""
+    def empties(value, path=""):
+        if isinstance(value, dict):
+            found = [path] if not value and path else []
+            return found + [e for k, v in value.items() for e in empties(v, "%s.%s" % (path, k))]
+        if isinstance(value, list):
+            found = [path] if not value else []
+            return found + [e for i, v in enumerate(value) for e in empties(v, "%s[%d]" % (path, i))]
+        return []
+    for obj in build([ACME])["admission_resources"]:
+        assert empties(obj) == [], obj["metadata"]["name"]
