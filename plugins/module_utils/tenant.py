@@ -60,6 +60,7 @@ MANAGED_BY = ("app.kubernetes.io/managed-by", "neurallog.platform")
 TENANT_KEYS = (
     "id", "name", "organizations", "tier", "quota", "organization_quota",
     "redis", "admin_groups", "member_groups", "labels", "namespace_support",
+    "ingress_hosts",
 )
 ORGANIZATION_KEYS = ("id", "name", "mcp")
 REDIS_KEYS = (
@@ -87,6 +88,30 @@ QUOTA_KEY_PATTERNS = (
     re.compile(r"^count/[a-z0-9.-]+$"),
     re.compile(r"^[a-z0-9.-]+\.storageclass\.storage\.k8s\.io/(requests\.storage|persistentvolumeclaims)$"),
 )
+
+# Tenant Ingresses, checked by the admission policy (admission_resources):
+# the extra hosts of a tenant (besides <id>.api.<domain>) are written on its
+# namespaces, which tenant admins cannot change.
+INGRESS_HOSTS_ANNOTATION = "neurallog.io/ingress-hosts"
+DNS1123_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
+ADMISSION_COMPONENT = "tenant-admission"
+SERVICE_POLICY = "neurallog-tenant-services"
+INGRESS_POLICY = "neurallog-tenant-ingresses"
+# Ingress annotations a tenant may not set on the shared ingress class:
+# configuration snippets (CVE-2021-25742), extra hosts the host check does
+# not see (server-alias), the annotations of the 2025 ingress-nginx
+# injection CVEs (auth-url, auth-tls-match-cn, mirror-*), and references to
+# Secrets or ConfigMaps of other namespaces.
+DEFAULT_DENIED_ANNOTATIONS = [
+    r"nginx\.ingress\.kubernetes\.io/.*-snippet",
+    r"nginx\.org/.*-snippets?",
+    r"nginx\.ingress\.kubernetes\.io/server-alias",
+    r"nginx\.ingress\.kubernetes\.io/auth-url",
+    r"nginx\.ingress\.kubernetes\.io/auth-tls-match-cn",
+    r"nginx\.ingress\.kubernetes\.io/mirror-(target|host)",
+    r"nginx\.ingress\.kubernetes\.io/(auth-tls-secret|proxy-ssl-secret|auth-secret)",
+    r"nginx\.ingress\.kubernetes\.io/(auth-proxy-set-headers|custom-headers)",
+]
 
 # Labels the generated objects rely on; a tenant's extra labels may not set them.
 RESERVED_LABEL_PREFIXES = ("pod-security.kubernetes.io/", "kubernetes.io/", "k8s.io/")
@@ -156,26 +181,43 @@ DEFAULT_SETTINGS = {
         "app.kubernetes.io/managed-by": "neurallog.platform",
     },
     "cluster_domain": "cluster.local",
+    # Under every tenant namespace's quota (a tier, tenant or organization
+    # quota may override them): no LoadBalancer or NodePort Services, which
+    # would expose a tenant outside the cluster (CVE-2020-8554).
+    "quota_defaults": {"services.loadbalancers": 0, "services.nodeports": 0},
+    "ingress_domain": "neurallog.com",
+    "ingress_denied_annotations": list(DEFAULT_DENIED_ANNOTATIONS),
 }
 
-# What tenant admins may do inside their namespaces. Quotas, LimitRanges and
-# NetworkPolicies are read-only for them: they are the isolation boundary.
+# What tenant admins may do inside their namespaces. Verbs are listed: "*"
+# would include impersonate (on serviceaccounts) and deletecollection (one
+# request wiping every Secret or volume claim). Endpoints are read-only (a
+# hand-written Endpoints object can point a Service at any address,
+# CVE-2021-25740). Quotas, LimitRanges and NetworkPolicies are read-only:
+# they are the isolation boundary. Services and Ingresses are further
+# limited by the quota (no LoadBalancer/NodePort) and by the admission
+# policies of ``admission_resources``.
+READ_VERBS = ["get", "list", "watch"]
+WRITE_VERBS = READ_VERBS + ["create", "update", "patch", "delete"]
 ADMIN_RULES = [
     {"apiGroups": [""], "resources": [
-        "configmaps", "endpoints", "persistentvolumeclaims", "pods", "pods/attach",
-        "pods/exec", "pods/log", "pods/portforward", "secrets", "serviceaccounts",
-        "services"], "verbs": ["*"]},
-    {"apiGroups": ["apps"], "resources": [
-        "deployments", "deployments/scale", "replicasets", "statefulsets",
-        "statefulsets/scale"], "verbs": ["*"]},
-    {"apiGroups": ["batch"], "resources": ["cronjobs", "jobs"], "verbs": ["*"]},
-    {"apiGroups": ["autoscaling"], "resources": ["horizontalpodautoscalers"], "verbs": ["*"]},
-    {"apiGroups": ["policy"], "resources": ["poddisruptionbudgets"], "verbs": ["*"]},
-    {"apiGroups": ["networking.k8s.io"], "resources": ["ingresses"], "verbs": ["*"]},
-    {"apiGroups": [""], "resources": ["events", "limitranges", "resourcequotas"],
-     "verbs": ["get", "list", "watch"]},
+        "configmaps", "persistentvolumeclaims", "pods", "secrets", "serviceaccounts",
+        "services"], "verbs": list(WRITE_VERBS)},
+    {"apiGroups": [""], "resources": ["pods/attach", "pods/exec", "pods/portforward"],
+     "verbs": ["get", "create"]},
+    {"apiGroups": [""], "resources": ["pods/log"], "verbs": ["get"]},
+    {"apiGroups": ["apps"], "resources": ["deployments", "replicasets", "statefulsets"],
+     "verbs": list(WRITE_VERBS)},
+    {"apiGroups": ["apps"], "resources": ["deployments/scale", "statefulsets/scale"],
+     "verbs": ["get", "update", "patch"]},
+    {"apiGroups": ["batch"], "resources": ["cronjobs", "jobs"], "verbs": list(WRITE_VERBS)},
+    {"apiGroups": ["autoscaling"], "resources": ["horizontalpodautoscalers"], "verbs": list(WRITE_VERBS)},
+    {"apiGroups": ["policy"], "resources": ["poddisruptionbudgets"], "verbs": list(WRITE_VERBS)},
+    {"apiGroups": ["networking.k8s.io"], "resources": ["ingresses"], "verbs": list(WRITE_VERBS)},
+    {"apiGroups": [""], "resources": ["endpoints", "events", "limitranges", "resourcequotas"],
+     "verbs": list(READ_VERBS)},
     {"apiGroups": ["networking.k8s.io"], "resources": ["networkpolicies"],
-     "verbs": ["get", "list", "watch"]},
+     "verbs": list(READ_VERBS)},
 ]
 # Members read everything but Secrets and cannot exec into pods.
 MEMBER_RULES = [
@@ -342,6 +384,23 @@ def _label_value_error(value):
     return None
 
 
+def _is_dns_subdomain(value):
+    return isinstance(value, str) and len(value) <= 253 and bool(DNS1123_SUBDOMAIN.match(value))
+
+
+def _host_covers(pattern, host):
+    """Whether the allow-list entry ``pattern`` (a host, or ``*.<domain>`` for
+    every name under it) covers ``host`` (an Ingress host, possibly a
+    wildcard). The admission policy applies the same rule."""
+    return pattern == host or (pattern.startswith("*.") and host.endswith(pattern[1:]))
+
+
+def own_ingress_hosts(tenant_id, ingress_domain):
+    """The hosts every tenant may use: ``<id>.api.<domain>`` and names under it."""
+    own = "%s.api.%s" % (tenant_id, ingress_domain)
+    return [own, "*." + own]
+
+
 def _truthy_bool(value):
     return isinstance(value, bool)
 
@@ -497,6 +556,26 @@ def _check_settings(settings, errors):
             problem = _label_key_error(label_key) or _label_value_error(label_value)
             if problem:
                 errors.append("%s.%s: %s" % (key, label_key, problem))
+    _check_quota("quota_defaults", settings.get("quota_defaults") or {}, errors)
+    _check_admission_settings(settings, errors)
+
+
+def _check_admission_settings(settings, errors):
+    domain = settings.get("ingress_domain")
+    if not _is_dns_subdomain(domain) or "." not in domain:
+        errors.append("ingress_domain: %r is not a DNS name such as neurallog.com (lower-case "
+                      "labels separated by dots)" % (domain,))
+    patterns = settings.get("ingress_denied_annotations")
+    if not isinstance(patterns, list) or not all(isinstance(p, str) and p for p in patterns):
+        errors.append("ingress_denied_annotations: must be a list of regular expressions "
+                      "matching annotation keys")
+        return
+    for index, pattern in enumerate(patterns):
+        try:
+            re.compile(pattern)
+        except re.error as exc:
+            errors.append("ingress_denied_annotations[%d]: %r is not a regular expression (%s)"
+                          % (index, pattern, exc))
 
 
 def _check_organizations(path, organizations, errors):
@@ -592,11 +671,13 @@ def normalise_tenant(tenant, settings, errors):
         tier_quota = {}
     else:
         tier_quota = tiers[tier]
-    quota = merge(tier_quota, tenant.get("quota") if isinstance(tenant.get("quota"), dict) else {})
+    quota = merge(merge(settings["quota_defaults"], tier_quota),
+                  tenant.get("quota") if isinstance(tenant.get("quota"), dict) else {})
     if "quota" in tenant and not isinstance(tenant["quota"], dict):
         errors.append("%s.quota: must be a mapping of quota names to quantities" % path)
     parsed_quota = _check_quota(path + ".quota", quota, errors)
-    org_quota = merge(settings["organization_quota"], tenant.get("organization_quota")
+    org_quota = merge(merge(settings["quota_defaults"], settings["organization_quota"]),
+                      tenant.get("organization_quota")
                       if isinstance(tenant.get("organization_quota"), dict) else {})
     if "organization_quota" in tenant and not isinstance(tenant["organization_quota"], dict):
         errors.append("%s.organization_quota: must be a mapping" % path)
@@ -653,6 +734,9 @@ def normalise_tenant(tenant, settings, errors):
         if problem:
             errors.append("%s.labels.%s: %s" % (path, key, problem))
 
+    ingress_hosts = _check_ingress_hosts(path + ".ingress_hosts", tenant.get("ingress_hosts"),
+                                         tenant_id, settings["ingress_domain"], errors)
+
     if len(errors) > start:
         return None
     return {
@@ -668,7 +752,51 @@ def normalise_tenant(tenant, settings, errors):
         "admin_groups": groups["admin_groups"],
         "member_groups": groups["member_groups"],
         "labels": dict(labels),
+        "ingress_hosts": ingress_hosts,
     }
+
+
+def _check_ingress_hosts(path, hosts, tenant_id, ingress_domain, errors):
+    """Extra Ingress hosts of a tenant: DNS names or ``*.<domain>``, none
+    under the platform domain (``api.<domain>`` and the other tenants'
+    ``<id>.api.<domain>``) and none covering it."""
+    if hosts is None:
+        return []
+    if not isinstance(hosts, list):
+        errors.append("%s: must be a list of host names (e.g. logs.acme.example or *.acme.example)" % path)
+        return []
+    checked = []
+    for index, host in enumerate(hosts):
+        where = "%s[%d]" % (path, index)
+        base = host[2:] if isinstance(host, str) and host.startswith("*.") else host
+        if not _is_dns_subdomain(base) or "." not in base:
+            errors.append("%s: %r is not a host name with a domain (lower-case, e.g. logs.acme.example "
+                          "or *.acme.example)" % (where, host))
+            continue
+        if base == ingress_domain or base.endswith("." + ingress_domain) or (
+                host.startswith("*.") and ingress_domain.endswith("." + base)):
+            errors.append("%s: %r is in the platform domain %s; tenant %s already has %s, other names "
+                          "there belong to the platform or to other tenants"
+                          % (where, host, ingress_domain, tenant_id,
+                             " and ".join(own_ingress_hosts(tenant_id, ingress_domain))))
+            continue
+        if host in checked:
+            errors.append("%s: %r is listed twice" % (where, host))
+            continue
+        checked.append(host)
+    return checked
+
+
+def _check_ingress_host_claims(tenants, errors):
+    """No two tenants may claim overlapping Ingress hosts."""
+    for index, tenant in enumerate(tenants):
+        for other in tenants[index + 1:]:
+            for host in tenant["ingress_hosts"]:
+                for theirs in other["ingress_hosts"]:
+                    if _host_covers(host, theirs) or _host_covers(theirs, host):
+                        errors.append("tenants[%s].ingress_hosts: %r overlaps %r of tenant %s; an "
+                                      "Ingress host belongs to one tenant"
+                                      % (other["id"], theirs, host, tenant["id"]))
 
 
 def _check_redis(path, redis, quota, quota_path, errors, raw_quota):
@@ -729,6 +857,7 @@ def validate_tenants(tenants, settings=None):
         seen[result["id"]] = index
         normalised.append(result)
     errors.extend(namespace_collisions(normalised))
+    _check_ingress_host_claims(normalised, errors)
     if errors:
         raise TenantError(errors)
     return normalised
@@ -874,6 +1003,8 @@ def _namespace(settings, tenant, name, ns_type, org_id):
         "pod-security.kubernetes.io/audit": level,
     })
     annotations = {"neurallog.io/tenant-name": tenant["name"]}
+    if tenant.get("ingress_hosts"):
+        annotations[INGRESS_HOSTS_ANNOTATION] = ",".join(tenant["ingress_hosts"])
     if org_id:
         labels["organization"] = org_id
         org = [o for o in tenant["organizations"] if o["id"] == org_id][0]
@@ -933,6 +1064,122 @@ def _rbac(tenant, namespace, labels):
                              for g in groups],
             })
     return objects
+
+
+def _cel_string(text):
+    """``text`` as a CEL string literal."""
+    return "'%s'" % text.replace("\\", "\\\\").replace("'", "\\'")
+
+
+def _admission_pair(settings, name, resource_rules, variables, validations):
+    """A ValidatingAdmissionPolicy for every tenant namespace (label
+    ``tenant``) and its binding (Deny)."""
+    labels = dict(settings["common_labels"])
+    labels["app.kubernetes.io/component"] = ADMISSION_COMPONENT
+    tenant_namespaces = {"matchExpressions": [{"key": "tenant", "operator": "Exists"}]}
+    spec = {
+        "failurePolicy": "Fail",
+        "matchConstraints": {
+            "namespaceSelector": copy.deepcopy(tenant_namespaces),
+            "resourceRules": resource_rules,
+        },
+        "validations": validations,
+    }
+    if variables:
+        # The API server drops an empty list, which would never compare equal.
+        spec["variables"] = variables
+    return [
+        {"apiVersion": "admissionregistration.k8s.io/v1", "kind": "ValidatingAdmissionPolicy",
+         "metadata": {"name": name, "labels": labels}, "spec": spec},
+        {"apiVersion": "admissionregistration.k8s.io/v1", "kind": "ValidatingAdmissionPolicyBinding",
+         "metadata": {"name": name, "labels": dict(labels)},
+         "spec": {
+             "policyName": name,
+             "validationActions": ["Deny"],
+             "matchResources": {"namespaceSelector": copy.deepcopy(tenant_namespaces)},
+         }},
+    ]
+
+
+def admission_resources(settings):
+    """The cluster-wide admission policies guarding every tenant namespace.
+
+    One policy (and binding) per kind serves every tenant: the tenant id is
+    the namespace's ``tenant`` label and its extra Ingress hosts are the
+    namespace annotation ``neurallog.io/ingress-hosts``, both read through
+    ``namespaceObject``; tenant admins cannot change either (they have no
+    rights on Namespace objects). The platform domain and the denied
+    annotations are the same for every tenant, so they are constants here.
+    A parameter object per tenant (paramKind) would have to live where the
+    tenant cannot write it and be selected per namespace, for no gain.
+    """
+    settings = merge(DEFAULT_SETTINGS, settings)
+    ops = ["CREATE", "UPDATE"]
+    services = _admission_pair(
+        settings, SERVICE_POLICY,
+        [{"apiGroups": [""], "apiVersions": ["v1"], "operations": ops, "resources": ["services"]}],
+        [],
+        [
+            {"expression": "!has(object.spec.externalIPs) || size(object.spec.externalIPs) == 0",
+             "reason": "Forbidden",
+             "message": "Service spec.externalIPs is not allowed in tenant namespaces: it would capture "
+                        "the traffic of any address in the cluster (CVE-2020-8554)"},
+            {"expression": "!has(object.spec.type) || object.spec.type != 'ExternalName'",
+             "reason": "Forbidden",
+             "message": "Services of type ExternalName are not allowed in tenant namespaces: the shared "
+                        "ingress controller would proxy to any name, past the NetworkPolicies"},
+        ])
+    denied = "^(%s)$" % "|".join("(?:%s)" % p for p in settings["ingress_denied_annotations"])
+    host_allowed = ("variables.allowedHosts.exists(p, h == p || "
+                    "(p.startsWith('*.') && h.endsWith(p.substring(1))))")
+    ingresses = _admission_pair(
+        settings, INGRESS_POLICY,
+        [{"apiGroups": ["networking.k8s.io"], "apiVersions": ["v1"], "operations": ops,
+          "resources": ["ingresses"]}],
+        [
+            {"name": "tenant", "expression": "namespaceObject.metadata.labels['tenant']"},
+            {"name": "ownHost", "expression": "variables.tenant + '.api.' + %s"
+             % _cel_string(settings["ingress_domain"])},
+            {"name": "allowedHosts", "expression": (
+                "[variables.ownHost, '*.' + variables.ownHost] + "
+                "(has(namespaceObject.metadata.annotations) && %s in namespaceObject.metadata.annotations"
+                " ? namespaceObject.metadata.annotations[%s].split(',') : [])"
+                % (_cel_string(INGRESS_HOSTS_ANNOTATION), _cel_string(INGRESS_HOSTS_ANNOTATION)))},
+            {"name": "deniedHosts", "expression": (
+                "(has(object.spec.rules) ? object.spec.rules.filter(r, has(r.host)).map(r, r.host) : [])"
+                ".filter(h, !%s)" % host_allowed)},
+            {"name": "deniedAnnotations", "expression": (
+                "has(object.metadata.annotations) ? object.metadata.annotations.filter(k, k.matches(%s)) : []"
+                % _cel_string(denied))},
+        ],
+        [
+            {"expression": "!has(object.spec.rules) || object.spec.rules.all(r, has(r.host) && r.host != '')",
+             "reason": "Forbidden",
+             "message": "every rule of a tenant Ingress must name a host: a rule without one serves "
+                        "every host of the shared ingress class"},
+            {"expression": "!has(object.spec.defaultBackend)",
+             "reason": "Forbidden",
+             "message": "spec.defaultBackend is not allowed on tenant Ingresses: it would catch the "
+                        "traffic of every host of the shared ingress class"},
+            {"expression": "size(variables.deniedHosts) == 0",
+             "reason": "Forbidden",
+             "messageExpression": (
+                 "'Ingress host ' + variables.deniedHosts.join(', ') + ' is not allowed for tenant ' + "
+                 "variables.tenant + '; allowed: ' + variables.allowedHosts.join(', ')")},
+            {"expression": ("!has(object.spec.tls) || object.spec.tls.all(t, !has(t.hosts) || "
+                            "t.hosts.all(h, %s))" % host_allowed),
+             "reason": "Forbidden",
+             "messageExpression": (
+                 "'Ingress TLS hosts must be among the hosts of tenant ' + variables.tenant + ': ' + "
+                 "variables.allowedHosts.join(', ')")},
+            {"expression": "size(variables.deniedAnnotations) == 0",
+             "reason": "Forbidden",
+             "messageExpression": (
+                 "'Ingress annotation ' + variables.deniedAnnotations.join(', ') + ' is not allowed in "
+                 "tenant namespaces: it injects configuration into the shared ingress controller or "
+                 "reaches outside the namespace'")},
+        ])
+    return services + ingresses
 
 
 def redis_config(redis):
@@ -1079,9 +1326,11 @@ def build_resources(tenants, settings=None, passwords=None, existing_secrets=Non
     (Secrets read from the cluster) keep stored passwords; only tenants with
     neither get a new one, so a re-run never rotates. Returns a dict with
     ``resources`` (every object, in apply order), ``tenants`` (a summary per
-    tenant, without secrets) and ``generated_passwords`` (tenant ids).
-    ``live_namespaces`` (Namespaces read from the cluster) refuses namespaces
-    that belong to someone else (``ownership_conflicts``)."""
+    tenant, without secrets), ``generated_passwords`` (tenant ids) and
+    ``admission_resources`` (the cluster-wide policies guarding every tenant
+    namespace, to apply before the tenants). ``live_namespaces`` (Namespaces
+    read from the cluster) refuses namespaces that belong to someone else
+    (``ownership_conflicts``)."""
     settings = merge(DEFAULT_SETTINGS, settings)
     normalised = validate_tenants(tenants, settings)
     conflicts = ownership_conflicts(normalised, live_namespaces)
@@ -1107,8 +1356,10 @@ def build_resources(tenants, settings=None, passwords=None, existing_secrets=Non
             "organizations": [o["id"] for o in tenant["organizations"]],
             "quota": _quota_spec(tenant["quota"]),
             "redis": tenant["redis"]["enabled"],
+            "ingress_hosts": tenant["ingress_hosts"],
         })
-    return {"resources": resources, "tenants": summaries, "generated_passwords": generated}
+    return {"resources": resources, "tenants": summaries, "generated_passwords": generated,
+            "admission_resources": admission_resources(settings)}
 
 
 def prune_plan(declared_ids, live_namespaces):

@@ -24,6 +24,13 @@ description:
     and the C(tenant-admin)/C(tenant-member) Roles and RoleBindings for the tenant's
     groups; in the root namespace a Redis StatefulSet with its Service, ConfigMap and
     C(redis-credentials) Secret.
+  - Besides, in RV(admission_resources), the cluster-wide ValidatingAdmissionPolicies and
+    bindings that guard every tenant namespace (label C(tenant)), the same for every
+    tenant; apply them before the tenants. They refuse Service C(externalIPs) and type
+    C(ExternalName), and Ingresses with a host outside the tenant's own
+    (C(<id>.api.<ingress_domain>) and names under it, plus the tenant's C(ingress_hosts)),
+    without a host, with C(defaultBackend), or with an annotation matching
+    O(ingress_denied_annotations).
   - Every input is validated before any object is generated; all problems are reported
     at once, each naming its field. Nothing is returned for invalid input.
   - Ids may not contain the words C(org) or C(mcp) between dashes (they separate the parts
@@ -42,7 +49,8 @@ options:
         (ResourceQuota C(hard) entries merged over the tier''s), C(organization_quota),
         C(redis) (merged over O(redis)), C(admin_groups), C(member_groups) (OIDC group
         names), C(labels) (extra labels on every object), C(namespace_support)
-        (overrides O(namespace_support)). Any other key is an error.'
+        (overrides O(namespace_support)), C(ingress_hosts) (extra Ingress hosts of the tenant,
+        names or C(*.<domain>), outside O(ingress_domain)). Any other key is an error.'
     type: dict
   tenants:
     description:
@@ -135,6 +143,26 @@ options:
     description: Cluster DNS domain, used in the Redis URL.
     type: str
     default: cluster.local
+  quota_defaults:
+    description:
+      - ResourceQuota C(hard) entries of every tenant namespace, under the tier's, the
+        tenant's and the organization quota (which may override them).
+      - The default allows no Services of type LoadBalancer or NodePort.
+    type: dict
+  ingress_domain:
+    description:
+      - The platform's DNS domain (C(ingress_domain) of the ingress role). Tenant C(id) may
+        use the Ingress host C(<id>.api.<ingress_domain>) and names under it.
+    type: str
+    default: neurallog.com
+  ingress_denied_annotations:
+    description:
+      - Regular expressions (whole key) of the Ingress annotations refused in tenant
+        namespaces. The default refuses ingress-nginx snippets, C(server-alias),
+        C(auth-url), C(auth-tls-match-cn), C(mirror-target)/C(mirror-host) and the
+        annotations that reference Secrets or ConfigMaps of other namespaces.
+    type: list
+    elements: str
   redis_passwords:
     description:
       - Tenant id to the Redis password to keep (e.g. decoded from the C(redis-credentials)
@@ -218,6 +246,7 @@ tenants:
       organizations: [ops, dev]
       quota: {pods: "50", requests.cpu: "10"}
       redis: true
+      ingress_hosts: [logs.acme.example]
 namespaces:
   description: Every namespace of every tenant.
   returned: success
@@ -228,6 +257,14 @@ generated_passwords:
   returned: success
   type: list
   elements: str
+admission_resources:
+  description:
+    - The cluster-wide ValidatingAdmissionPolicies C(neurallog-tenant-services) and
+      C(neurallog-tenant-ingresses) with their bindings, guarding every namespace labelled
+      C(tenant). Apply them before the tenants.
+  returned: success
+  type: list
+  elements: dict
 """
 
 from ansible.module_utils.basic import AnsibleModule
@@ -242,7 +279,7 @@ SETTING_KEYS = (
     "namespace_support", "dns", "system_namespace_labels", "data_namespace_labels",
     "admin_group_format", "member_group_format", "redis_image", "image_pull_policy",
     "image_pull_secrets", "storage_class", "pod_security_level", "common_labels",
-    "cluster_domain",
+    "cluster_domain", "quota_defaults", "ingress_domain", "ingress_denied_annotations",
 )
 
 
@@ -271,6 +308,9 @@ def main():
                                     choices=["privileged", "baseline", "restricted"]),
             common_labels=dict(type="dict", default=dict(DEFAULT_SETTINGS["common_labels"])),
             cluster_domain=dict(type="str", default="cluster.local"),
+            quota_defaults=dict(type="dict"),
+            ingress_domain=dict(type="str", default="neurallog.com"),
+            ingress_denied_annotations=dict(type="list", elements="str"),
             redis_passwords=dict(type="dict", default={}, no_log=True),
             password_length=dict(type="int", default=32, no_log=False),
             cluster_namespaces=dict(type="list", elements="dict", default=[]),

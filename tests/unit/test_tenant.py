@@ -206,7 +206,7 @@ def test_rbac_is_namespaced_and_bound_to_the_tenant_groups():
         assert [s["name"] for s in member["subjects"]] == ["acme-devs", "acme-ops"]
     admin_rules = one(resources, "Role", "tenant-acme", "tenant-admin")["rules"]
     member_rules = one(resources, "Role", "tenant-acme", "tenant-member")["rules"]
-    writable = set(r for rule in admin_rules if "*" in rule["verbs"] for r in rule["resources"])
+    writable = set(r for rule in admin_rules if "create" in rule["verbs"] for r in rule["resources"])
     assert "secrets" in writable
     assert not writable & {"resourcequotas", "limitranges", "networkpolicies"}
     assert "secrets" not in set(r for rule in member_rules for r in rule["resources"])
@@ -460,3 +460,221 @@ def test_strict_validation_catches_a_broken_object():
     broken["spec"]["egress"][1]["ports"][0]["protocl"] = "UDP"
     with pytest.raises(kubernetes_validate.ValidationError):
         kubernetes_validate.validate(broken, _versions()[-1], strict=True)
+
+
+# --- what tenant admins may do (security review, defect 4) -----------------
+
+def _rules(resources, namespace="tenant-acme", role="tenant-admin"):
+    return one(resources, "Role", namespace, role)["rules"]
+
+
+def _verbs(rules, group, resource):
+    return set(v for rule in rules if group in rule["apiGroups"] and resource in rule["resources"]
+               for v in rule["verbs"])
+
+
+def test_admin_rules_list_their_verbs():
+    for rules in (_rules(objects(ACME)), _rules(objects(ACME), role="tenant-member")):
+        for rule in rules:
+            assert "*" not in rule["verbs"] and "*" not in rule["resources"] and "*" not in rule["apiGroups"], rule
+            assert not set(rule["verbs"]) & {"impersonate", "deletecollection", "escalate", "bind",
+                                             "approve", "sign"}, rule
+    rules = _rules(objects(ACME))
+    assert _verbs(rules, "", "secrets") == {"get", "list", "watch", "create", "update", "patch", "delete"}
+    assert _verbs(rules, "", "serviceaccounts") == {"get", "list", "watch", "create", "update", "patch", "delete"}
+    assert _verbs(rules, "", "pods/exec") == {"get", "create"}
+    assert _verbs(rules, "apps", "deployments/scale") == {"get", "update", "patch"}
+    assert _verbs(rules, "networking.k8s.io", "ingresses") >= {"create", "update", "patch", "delete"}
+
+
+def test_admins_read_but_do_not_write_endpoints_and_boundaries():
+    rules = _rules(objects(ACME))
+    for group, resource in (("", "endpoints"), ("", "resourcequotas"), ("", "limitranges"),
+                            ("networking.k8s.io", "networkpolicies")):
+        assert _verbs(rules, group, resource) == {"get", "list", "watch"}, resource
+    granted = set(r for rule in rules for r in rule["resources"])
+    # Subresources that would bypass the boundary are not granted.
+    assert not granted & {"services/status", "serviceaccounts/token", "endpointslices", "namespaces",
+                          "roles", "rolebindings"}
+
+
+def test_no_loadbalancer_or_nodeport_services_by_default():
+    resources = objects(ACME)
+    quotas = find(resources, "ResourceQuota")
+    assert len(quotas) == 4
+    for quota in quotas:
+        assert quota["spec"]["hard"]["services.loadbalancers"] == "0"
+        assert quota["spec"]["hard"]["services.nodeports"] == "0"
+
+
+def test_a_tenant_or_tier_may_allow_loadbalancers():
+    tenant = dict(ACME, quota={"services.loadbalancers": 1, "services.nodeports": 2},
+                  organization_quota={"services.nodeports": 1})
+    resources = objects(tenant)
+    root = one(resources, "ResourceQuota", "tenant-acme")["spec"]["hard"]
+    assert (root["services.loadbalancers"], root["services.nodeports"]) == ("1", "2")
+    org = one(resources, "ResourceQuota", "tenant-acme-org-dev")["spec"]["hard"]
+    assert (org["services.loadbalancers"], org["services.nodeports"]) == ("0", "1")
+    tiers = dict(t.DEFAULT_TIERS, standard=dict(t.DEFAULT_TIERS["standard"], **{"services.nodeports": 3}))
+    hard = one(objects({"id": "acme"}, settings={"tiers": tiers}), "ResourceQuota", "tenant-acme")["spec"]["hard"]
+    assert hard["services.nodeports"] == "3" and hard["services.loadbalancers"] == "0"
+
+
+@pytest.mark.parametrize("settings, expected", [
+    ({"quota_defaults": {"services.lb": 0}}, "quota_defaults.services.lb: unknown quota name"),
+    ({"quota_defaults": {"services.nodeports": -1}}, "quota_defaults.services.nodeports: must not be negative"),
+    ({"ingress_domain": "Neurallog.COM"}, "ingress_domain: 'Neurallog.COM' is not a DNS name"),
+    ({"ingress_domain": "localhost"}, "ingress_domain: 'localhost' is not a DNS name"),
+    ({"ingress_denied_annotations": ["a(b"]}, "ingress_denied_annotations[0]: 'a(b' is not a regular expression"),
+    ({"ingress_denied_annotations": "snippet"}, "ingress_denied_annotations: must be a list"),
+])
+def test_invalid_admission_settings(settings, expected):
+    errors = errors_of([{"id": "acme"}], settings)
+    assert any(e.startswith(expected) for e in errors), errors
+
+
+def test_tenant_ingress_hosts_are_written_on_every_namespace():
+    tenant = dict(ACME, ingress_hosts=["logs.acme.example", "*.acme.example"])
+    result = build([tenant], {"ingress_domain": "neurallog.test"})
+    for ns in find(result["resources"], "Namespace"):
+        assert ns["metadata"]["annotations"][t.INGRESS_HOSTS_ANNOTATION] == "logs.acme.example,*.acme.example"
+    assert result["tenants"][0]["ingress_hosts"] == ["logs.acme.example", "*.acme.example"]
+    # Without extra hosts there is no annotation (the policy then allows only the tenant's own).
+    plain = build([{"id": "beta"}])["resources"]
+    assert t.INGRESS_HOSTS_ANNOTATION not in one(plain, "Namespace")["metadata"]["annotations"]
+
+
+@pytest.mark.parametrize("hosts, expected", [
+    ("logs.acme.example", "tenants[acme].ingress_hosts: must be a list of host names"),
+    (["Logs.Acme.example"], "tenants[acme].ingress_hosts[0]: 'Logs.Acme.example' is not a host name"),
+    (["localhost"], "tenants[acme].ingress_hosts[0]: 'localhost' is not a host name with a domain"),
+    (["*.*.acme.example"], "tenants[acme].ingress_hosts[0]: '*.*.acme.example' is not a host name"),
+    (["api.neurallog.com"], "tenants[acme].ingress_hosts[0]: 'api.neurallog.com' is in the platform domain "
+                            "neurallog.com; tenant acme already has acme.api.neurallog.com and "
+                            "*.acme.api.neurallog.com"),
+    (["beta.api.neurallog.com"], "tenants[acme].ingress_hosts[0]: 'beta.api.neurallog.com' is in the platform"),
+    (["*.neurallog.com"], "tenants[acme].ingress_hosts[0]: '*.neurallog.com' is in the platform domain"),
+    (["a.example.org", "a.example.org"], "tenants[acme].ingress_hosts[1]: 'a.example.org' is listed twice"),
+])
+def test_invalid_ingress_hosts(hosts, expected):
+    errors = errors_of([dict(ACME, ingress_hosts=hosts)])
+    assert any(e.startswith(expected) for e in errors), errors
+
+
+def test_an_ingress_host_wildcard_may_not_cover_the_platform_domain():
+    errors = errors_of([dict(ACME, ingress_hosts=["*.example.org"])], {"ingress_domain": "logs.example.org"})
+    assert errors[0].startswith("tenants[acme].ingress_hosts[0]: '*.example.org' is in the platform domain "
+                                "logs.example.org"), errors
+
+
+def test_two_tenants_cannot_claim_the_same_ingress_host():
+    errors = errors_of([dict(ACME, ingress_hosts=["*.shared.example"]),
+                        {"id": "beta", "ingress_hosts": ["logs.shared.example"]}])
+    assert errors == ["tenants[beta].ingress_hosts: 'logs.shared.example' overlaps '*.shared.example' of "
+                      "tenant acme; an Ingress host belongs to one tenant"]
+    build([dict(ACME, ingress_hosts=["*.a.example"]), {"id": "beta", "ingress_hosts": ["a.example"]}])
+
+
+@pytest.mark.parametrize("pattern, host, covered", [
+    ("acme.api.x.test", "acme.api.x.test", True),
+    ("*.acme.api.x.test", "www.acme.api.x.test", True),
+    ("*.acme.api.x.test", "*.acme.api.x.test", True),
+    ("*.acme.api.x.test", "acme.api.x.test", False),
+    ("*.acme.api.x.test", "evilacme.api.x.test", False),
+    ("acme.api.x.test", "beta.api.x.test", False),
+    ("*.acme.api.x.test", "*.api.x.test", False),
+])
+def test_host_cover_rule(pattern, host, covered):
+    assert t._host_covers(pattern, host) is covered
+
+
+def _policy(result, name):
+    return one(result["admission_resources"], "ValidatingAdmissionPolicy", None, name)
+
+
+def test_admission_policies_guard_every_tenant_namespace_once():
+    result = build([ACME, {"id": "beta"}], {"ingress_domain": "neurallog.test"})
+    admission = result["admission_resources"]
+    # One policy and one binding per kind for every tenant, not one per tenant;
+    # cluster-wide objects stay out of the tenant list.
+    assert [(o["kind"], o["metadata"]["name"]) for o in admission] == [
+        ("ValidatingAdmissionPolicy", "neurallog-tenant-services"),
+        ("ValidatingAdmissionPolicyBinding", "neurallog-tenant-services"),
+        ("ValidatingAdmissionPolicy", "neurallog-tenant-ingresses"),
+        ("ValidatingAdmissionPolicyBinding", "neurallog-tenant-ingresses"),
+    ]
+    assert admission == build([{"id": "other"}], {"ingress_domain": "neurallog.test"})["admission_resources"]
+    assert not [o for o in result["resources"] if o["kind"].startswith("ValidatingAdmission")]
+    selector = {"matchExpressions": [{"key": "tenant", "operator": "Exists"}]}
+    for obj in admission:
+        assert "namespace" not in obj["metadata"]
+        assert obj["metadata"]["labels"]["app.kubernetes.io/component"] == "tenant-admission"
+        assert obj["metadata"]["labels"]["app.kubernetes.io/managed-by"] == "neurallog.platform"
+        if obj["kind"] == "ValidatingAdmissionPolicyBinding":
+            assert obj["spec"]["validationActions"] == ["Deny"]
+            assert obj["spec"]["policyName"] == obj["metadata"]["name"]
+            assert obj["spec"]["matchResources"]["namespaceSelector"] == selector
+        else:
+            assert obj["spec"]["failurePolicy"] == "Fail"
+            assert obj["spec"]["matchConstraints"]["namespaceSelector"] == selector
+            assert obj["spec"]["matchConstraints"]["resourceRules"][0]["operations"] == ["CREATE", "UPDATE"]
+
+
+def test_ingress_policy_uses_the_platform_domain_and_the_namespace_allow_list():
+    result = build([ACME], {"ingress_domain": "logs.example.org"})
+    variables = dict((v["name"], v["expression"]) for v in _policy(result, "neurallog-tenant-ingresses")["spec"]["variables"])
+    assert variables["tenant"] == "namespaceObject.metadata.labels['tenant']"
+    assert variables["ownHost"] == "variables.tenant + '.api.' + 'logs.example.org'"
+    assert "namespaceObject.metadata.annotations['neurallog.io/ingress-hosts'].split(',')" in variables["allowedHosts"]
+
+
+def test_denied_annotation_expression_is_one_anchored_regex():
+    result = build([ACME], {"ingress_denied_annotations": [r"example\.com/it's"]})
+    variables = dict((v["name"], v["expression"]) for v in _policy(result, "neurallog-tenant-ingresses")["spec"]["variables"])
+    # Backslashes and quotes are escaped for CEL: the CEL string holds the regex itself.
+    assert variables["deniedAnnotations"].endswith(r"k.matches('^((?:example\\.com/it\'s))$')) : []")
+
+
+def test_default_denied_annotations_match_the_dangerous_ones():
+    pattern = re.compile("^(%s)$" % "|".join("(?:%s)" % p for p in t.DEFAULT_DENIED_ANNOTATIONS))
+    for key in ("nginx.ingress.kubernetes.io/configuration-snippet", "nginx.ingress.kubernetes.io/server-snippet",
+                "nginx.ingress.kubernetes.io/auth-snippet", "nginx.ingress.kubernetes.io/stream-snippet",
+                "nginx.ingress.kubernetes.io/modsecurity-snippet", "nginx.org/server-snippets",
+                "nginx.org/location-snippets", "nginx.ingress.kubernetes.io/server-alias",
+                "nginx.ingress.kubernetes.io/auth-url", "nginx.ingress.kubernetes.io/auth-tls-match-cn",
+                "nginx.ingress.kubernetes.io/mirror-target", "nginx.ingress.kubernetes.io/auth-tls-secret",
+                "nginx.ingress.kubernetes.io/proxy-ssl-secret"):
+        assert pattern.match(key), key
+    for key in ("nginx.ingress.kubernetes.io/proxy-body-size", "nginx.ingress.kubernetes.io/rewrite-target",
+                "cert-manager.io/cluster-issuer", "nginx.ingress.kubernetes.io/ssl-redirect"):
+        assert not pattern.match(key), key
+
+
+def test_role_defaults_match_the_module_defaults():
+    import yaml
+    path = os.path.join(os.path.dirname(__file__), "..", "..", "roles", "tenant", "defaults", "main.yml")
+    with open(path) as handle:
+        defaults = yaml.safe_load(handle)
+    assert defaults["tenant_quota_defaults"] == t.DEFAULT_SETTINGS["quota_defaults"]
+    assert defaults["tenant_ingress_denied_annotations"] == t.DEFAULT_DENIED_ANNOTATIONS
+
+
+@pytest.mark.parametrize("version", [_versions()[0], _versions()[-1]])
+def test_admission_objects_validate_strictly(version):
+    for obj in build([ACME])["admission_resources"]:
+        kubernetes_validate.validate(obj, version, strict=True)
+
+
+def test_admission_objects_have_no_empty_fields():
+    """The API server drops empty lists and mappings: a declared one never
+    compares equal, so every reconcile would re-apply the object."""
+    def empties(value, path=""):
+        if isinstance(value, dict):
+            found = [path] if not value and path else []
+            return found + [e for k, v in value.items() for e in empties(v, "%s.%s" % (path, k))]
+        if isinstance(value, list):
+            found = [path] if not value else []
+            return found + [e for i, v in enumerate(value) for e in empties(v, "%s[%d]" % (path, i))]
+        return []
+    for obj in build([ACME])["admission_resources"]:
+        assert empties(obj) == [], obj["metadata"]["name"]

@@ -88,3 +88,24 @@ def test_choices_are_enforced(capsys):
 def test_short_passwords_are_refused(capsys):
     code, result = run({"tenant": {"id": "a"}, "redis_image": IMAGE, "password_length": 8}, capsys)
     assert code == 1 and result["msg"] == "password_length: must be at least 16, got 8"
+
+
+def test_admission_settings_reach_the_policies_and_quotas(capsys):
+    code, result = run({"tenant": {"id": "acme", "ingress_hosts": ["logs.acme.example"]}, "redis_image": IMAGE,
+                        "ingress_domain": "logs.example.org", "quota_defaults": {"services.nodeports": 2},
+                        "ingress_denied_annotations": ["example\\.com/.*"]}, capsys)
+    assert code == 0
+    kinds = [(o["kind"], o["metadata"]["name"]) for o in result["admission_resources"]]
+    assert ("ValidatingAdmissionPolicy", "neurallog-tenant-ingresses") in kinds
+    assert "ValidatingAdmissionPolicy" not in [o["kind"] for o in result["resources"]]
+    policy = json.dumps(result["admission_resources"])
+    assert "'logs.example.org'" in policy and "example\\\\\\\\.com/.*" in policy
+    quota = [o for o in result["resources"] if o["kind"] == "ResourceQuota"][0]["spec"]["hard"]
+    assert quota["services.nodeports"] == "2" and quota["services.loadbalancers"] == "0"
+    assert result["tenants"][0]["ingress_hosts"] == ["logs.acme.example"]
+
+
+def test_invalid_ingress_domain_fails(capsys):
+    code, result = run({"tenant": {"id": "acme"}, "redis_image": IMAGE, "ingress_domain": "not a domain"}, capsys)
+    assert code == 1
+    assert "ingress_domain: 'not a domain' is not a DNS name" in result["msg"]
