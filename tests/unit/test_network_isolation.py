@@ -17,8 +17,10 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import os
 import re
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -83,7 +85,10 @@ def _with_metadata_name_label(doc):
 
 @pytest.fixture(scope="module")
 def nca():
-    proc = subprocess.run([str(ROOT / "hack" / "nca-venv.sh")], capture_output=True, text=True, check=False)
+    # Made from this interpreter: no python3-venv package needed.
+    env = dict(os.environ, PYTHON=sys.executable)
+    proc = subprocess.run([str(ROOT / "hack" / "nca-venv.sh")], env=env, capture_output=True, text=True,
+                          timeout=900, check=False)
     assert proc.returncode == 0, "hack/nca-venv.sh failed:\n" + proc.stderr[-3000:]
     path = proc.stdout.strip().splitlines()[-1]
     assert Path(path).is_file(), path
