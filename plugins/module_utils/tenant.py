@@ -169,6 +169,8 @@ DEFAULT_SETTINGS = {
     },
     "system_namespace_labels": {"neurallog-system": "true"},
     "data_namespace_labels": {"neurallog-data": "true"},
+    # Tenant pods may reach the shared data services (the spec allows it).
+    "data_access": False,
     "admin_group_format": "tenant-{tenant}-admins",
     "member_group_format": "tenant-{tenant}-members",
     "redis_image": "",
@@ -556,6 +558,8 @@ def _check_settings(settings, errors):
             problem = _label_key_error(label_key) or _label_value_error(label_value)
             if problem:
                 errors.append("%s.%s: %s" % (key, label_key, problem))
+    if not isinstance(settings.get("data_access"), bool):
+        errors.append("data_access: must be true or false, got %r" % (settings.get("data_access"),))
     _check_quota("quota_defaults", settings.get("quota_defaults") or {}, errors)
     _check_admission_settings(settings, errors)
 
@@ -1013,14 +1017,24 @@ def _namespace(settings, tenant, name, ns_type, org_id):
             "metadata": {"name": name, "labels": labels, "annotations": annotations}}
 
 
+def _namespace_peer(labels):
+    # An empty selector is written as {}: the API server drops an empty
+    # matchLabels, and a re-run would then see a difference.
+    return {"namespaceSelector": {"matchLabels": dict(labels)} if labels else {}}
+
+
 def _network_policy(settings, tenant, namespace, labels):
-    tenant_peer = {"namespaceSelector": {"matchLabels": {"tenant": tenant["id"]}}}
-    system_peer = {"namespaceSelector": {"matchLabels": dict(settings["system_namespace_labels"])}}
-    data_peer = {"namespaceSelector": {"matchLabels": dict(settings["data_namespace_labels"])}}
-    egress = [{"to": [tenant_peer, system_peer, data_peer]}]
+    """The spec's tenant-isolation policy, with DNS egress added and egress
+    to the data namespace only when ``data_access`` is set (docs/security.md)."""
+    tenant_peer = _namespace_peer({"tenant": tenant["id"]})
+    system_peer = _namespace_peer(settings["system_namespace_labels"])
+    peers = [tenant_peer, system_peer]
+    if settings["data_access"]:
+        peers.append(_namespace_peer(settings["data_namespace_labels"]))
+    egress = [{"to": peers}]
     dns = settings["dns"]
     if dns.get("enabled", True):
-        peer = {"namespaceSelector": {"matchLabels": dict(dns.get("namespace_labels") or {})}}
+        peer = _namespace_peer(dns.get("namespace_labels") or {})
         if dns.get("pod_labels"):
             peer["podSelector"] = {"matchLabels": dict(dns["pod_labels"])}
         egress.append({"to": [peer], "ports": [

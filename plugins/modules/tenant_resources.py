@@ -101,9 +101,16 @@ options:
     type: dict
     default: {neurallog-system: "true"}
   data_namespace_labels:
-    description: Labels of the platform's data namespaces (allowed out).
+    description: Labels of the platform's data namespaces (allowed out when O(data_access) is set).
     type: dict
     default: {neurallog-data: "true"}
+  data_access:
+    description:
+      - Let tenant pods open connections to the data namespaces (egress in the tenant
+        NetworkPolicy). The spec allows it; off by default, so the shared stores are reached
+        only through the platform services.
+    type: bool
+    default: false
   admin_group_format:
     description: Admin group of tenants that list no C(admin_groups); C({tenant}) is replaced by the id.
     type: str
@@ -276,7 +283,7 @@ from ansible_collections.neurallog.platform.plugins.module_utils.tenant import (
 
 SETTING_KEYS = (
     "tiers", "default_tier", "organization_quota", "limit_range", "redis",
-    "namespace_support", "dns", "system_namespace_labels", "data_namespace_labels",
+    "namespace_support", "dns", "system_namespace_labels", "data_namespace_labels", "data_access",
     "admin_group_format", "member_group_format", "redis_image", "image_pull_policy",
     "image_pull_secrets", "storage_class", "pod_security_level", "common_labels",
     "cluster_domain", "quota_defaults", "ingress_domain", "ingress_denied_annotations",
@@ -297,6 +304,7 @@ def main():
             dns=dict(type="dict"),
             system_namespace_labels=dict(type="dict", default={"neurallog-system": "true"}),
             data_namespace_labels=dict(type="dict", default={"neurallog-data": "true"}),
+            data_access=dict(type="bool", default=False),
             admin_group_format=dict(type="str", default="tenant-{tenant}-admins"),
             member_group_format=dict(type="str", default="tenant-{tenant}-members"),
             redis_image=dict(type="str", required=True),

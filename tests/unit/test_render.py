@@ -49,7 +49,8 @@ def _versions():
 VERSIONS = _versions()
 
 
-def render(tmp_path_factory, inventory, *extra):
+def render(tmp_path_factory, inventory, *extra, playbooks=("site.yml",)):
+    """Run ``playbooks`` in render mode into one folder; return (file, object) pairs."""
     out = tmp_path_factory.mktemp("render-%s" % inventory)
     env = dict(os.environ)
     env.update({
@@ -58,12 +59,13 @@ def render(tmp_path_factory, inventory, *extra):
         "K8S_AUTH_KUBECONFIG": str(out / "no-such-kubeconfig"),
         "KUBECONFIG": str(out / "no-such-kubeconfig"),
     })
-    cmd = [str(Path(sys.executable).parent / "ansible-playbook"), "site.yml",
-           "-i", "inventories/%s" % inventory, "-e", "neurallog_render_dir=%s" % out]
-    for arg in extra:
-        cmd += ["-e", arg]
-    proc = subprocess.run(cmd, cwd=str(ROOT), env=env, capture_output=True, text=True, timeout=600, check=False)
-    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
+    for playbook in playbooks:
+        cmd = [str(Path(sys.executable).parent / "ansible-playbook"), playbook,
+               "-i", "inventories/%s" % inventory, "-e", "neurallog_render_dir=%s" % out]
+        for arg in extra:
+            cmd += ["-e", arg]
+        proc = subprocess.run(cmd, cwd=str(ROOT), env=env, capture_output=True, text=True, timeout=600, check=False)
+        assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
     docs = []
     for path in sorted(out.glob("*.yaml")):
         docs += [(path.name, d) for d in yaml.safe_load_all(path.read_text()) if d]

@@ -176,10 +176,10 @@ def test_network_policy_is_the_spec_plus_dns():
     assert spec["ingress"] == [{"from": [
         {"namespaceSelector": {"matchLabels": {"tenant": "acme"}}},
         {"namespaceSelector": {"matchLabels": {"neurallog-system": "true"}}}]}]
+    # The spec also allows egress to neurallog-data; that needs data_access.
     assert spec["egress"][0] == {"to": [
         {"namespaceSelector": {"matchLabels": {"tenant": "acme"}}},
-        {"namespaceSelector": {"matchLabels": {"neurallog-system": "true"}}},
-        {"namespaceSelector": {"matchLabels": {"neurallog-data": "true"}}}]}
+        {"namespaceSelector": {"matchLabels": {"neurallog-system": "true"}}}]}
     dns = spec["egress"][1]
     assert dns["ports"] == [{"protocol": "UDP", "port": 53}, {"protocol": "TCP", "port": 53}]
     assert dns["to"] == [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "kube-system"}},
@@ -187,6 +187,17 @@ def test_network_policy_is_the_spec_plus_dns():
     # An empty rule would allow everything and never compares equal on re-apply.
     for rule in spec["egress"] + spec["ingress"]:
         assert rule and (rule.get("to") or rule.get("from"))
+
+
+def test_data_access_adds_egress_to_the_data_namespaces():
+    spec = one(objects(ACME, settings={"data_access": True}), "NetworkPolicy", "tenant-acme")["spec"]
+    assert spec["egress"][0]["to"][-1] == {"namespaceSelector": {"matchLabels": {"neurallog-data": "true"}}}
+    assert len(spec["egress"][0]["to"]) == 3
+
+
+def test_data_access_must_be_a_bool():
+    with pytest.raises(t.TenantError, match="data_access: must be true or false"):
+        objects(ACME, settings={"data_access": "yes"})
 
 
 def test_dns_egress_can_be_turned_off():
