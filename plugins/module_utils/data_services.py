@@ -169,6 +169,66 @@ def redis_memory_bytes(text):
     return int(match.group(1)) * _REDIS_UNITS[match.group(2) or ""]
 
 
+# ACL users of the Redis servers the collection deploys. The services'
+# user may read and write keys and channels but no administrative or
+# dangerous command (CONFIG, DEBUG, FLUSHALL, ACL, SHUTDOWN, KEYS, MONITOR,
+# REPLICAOF, ...); the replication user may only replicate; the probe user
+# may only PING. `default` is switched off: every client names its user.
+REDIS_SERVICES_USER = "neurallog"
+REDIS_SERVICES_RULES = "~* &* +@all -@admin -@dangerous +info"
+REDIS_REPLICATION_USER = "replication"
+REDIS_REPLICATION_RULES = "+psync +replconf +ping"
+REDIS_PROBE_USER = "probe"
+REDIS_PROBE_RULES = "+ping"
+_REDIS_USER_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+_REDIS_PASSWORD_RE = re.compile(r"^[!#-~]{16,}$")  # printable, no space or double quote
+# Rules that would set, drop or disable a password, or switch a user off:
+# the users' passwords come from the Secret only.
+_REDIS_RULE_FORBIDDEN = re.compile(r"^([<>#!].*|nopass|resetpass|reset|on|off)$", re.IGNORECASE)
+
+
+def redis_acl_rules(rules, setting="rules"):
+    """``rules`` (a string of Redis ACL rules) checked: no rule may touch
+    passwords or switch the user on or off. Returns it with single spaces."""
+    tokens = str(rules or "").split()
+    if not tokens:
+        raise ValueError("%s: must hold at least one ACL rule, e.g. %r" % (setting, REDIS_SERVICES_RULES))
+    bad = [t for t in tokens if _REDIS_RULE_FORBIDDEN.match(t)]
+    if bad:
+        raise ValueError(
+            "%s: %s not allowed (passwords and on/off come from the collection); allowed: command, category, "
+            "key and channel rules such as +@read, -flushall, ~app:*, &*" % (setting, ", ".join(repr(b) for b in bad))
+        )
+    return " ".join(tokens)
+
+
+def redis_acl_config(users, replication=None):
+    """redis.conf lines declaring ACL users: ``user default off``, then one
+    ``user <name> on ><password> <rules>`` per entry of ``users`` (dicts
+    with name, password, rules). ``replication`` names one of them: a
+    replica authenticates to its primary as that user (masteruser and
+    masterauth). Meant for a file in a Secret, included by redis.conf."""
+    lines = ["user default off resetchannels -@all"]
+    passwords = {}
+    for user in users or []:
+        name, password = str(user.get("name") or ""), str(user.get("password") or "")
+        if not _REDIS_USER_RE.match(name) or name == "default":
+            raise ValueError("%r is not a valid Redis ACL user name (letters, digits, '_.-'; not default)" % (name,))
+        if name in passwords:
+            raise ValueError("Redis ACL user %r is declared twice" % (name,))
+        if not _REDIS_PASSWORD_RE.match(password) or '"' in password:
+            raise ValueError("the password of Redis ACL user %r needs 16+ printable characters without spaces or quotes" % (name,))
+        rules = redis_acl_rules(user.get("rules"), "rules of Redis ACL user %s" % name)
+        passwords[name] = password
+        lines.append("user %s reset on >%s %s" % (name, password, rules))
+    if replication:
+        if replication not in passwords:
+            raise ValueError("replication user %r is not among the declared users" % (replication,))
+        lines.append("masteruser %s" % replication)
+        lines.append('masterauth "%s"' % passwords[replication])
+    return "".join(line + "\n" for line in lines)
+
+
 def secret_data(values):
     """``data`` of a Secret: every value base64-encoded (never stringData,
     which the server folds into ``data`` and so reports as a change)."""
