@@ -37,6 +37,6 @@ class FilterModule(object):
             "data_redis_acl_rules": _wrap(data_services.redis_acl_rules, "data_redis_acl_rules"),
             "data_secret_data": data_services.secret_data,
             "data_sts_immutable_changes": _wrap(data_services.statefulset_immutable_changes, "data_sts_immutable_changes"),
-            "data_transport_tls": _wrap(data_services.transport_tls, "data_transport_tls"),
+            "data_elasticsearch_tls": _wrap(data_services.elasticsearch_tls, "data_elasticsearch_tls"),
             "data_rollout_diagnosis": data_services.rollout_diagnosis,
         }

@@ -290,66 +290,115 @@ def _first(existing):
     return existing or {}
 
 
-def transport_tls(existing, common_name, dns_names, days=3650):
-    """PEM ``ca.crt``, ``tls.crt`` and ``tls.key`` for Elasticsearch's
-    transport layer. Values stored in ``existing`` (a Secret or k8s_info
-    result) are kept, so a re-run never re-issues the certificates; otherwise
-    a private CA and one node certificate signed by it are generated."""
+def _stored(existing, keys):
     data = _first(existing).get("data") or {}
-    keys = ("ca.crt", "tls.crt", "tls.key")
     if all(data.get(k) for k in keys):
         return dict((k, base64.b64decode(data[k]).decode("utf-8")) for k in keys)
+    return None
 
+
+def _x509():
     from cryptography import x509
     from cryptography.hazmat.primitives import hashes, serialization
     from cryptography.hazmat.primitives.asymmetric import rsa
     from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+    return x509, hashes, serialization, rsa, ExtendedKeyUsageOID, NameOID
 
+
+def _validity(days):
     now = datetime.datetime.now(datetime.timezone.utc) - datetime.timedelta(minutes=5)
-    until = now + datetime.timedelta(days=int(days))
+    return now, now + datetime.timedelta(days=int(days))
 
-    def _name(cn):
-        return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)])
 
-    ca_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    ca_cert = (
+def _pem_key(key):
+    serialization = _x509()[2]
+    return key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    ).decode("ascii")
+
+
+def _new_ca(common_name, days):
+    x509, hashes, serialization, rsa, eku, name_oid = _x509()
+    start, until = _validity(days)
+    name = x509.Name([x509.NameAttribute(name_oid.COMMON_NAME, common_name)])
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    cert = (
         x509.CertificateBuilder()
-        .subject_name(_name(common_name + " transport CA"))
-        .issuer_name(_name(common_name + " transport CA"))
-        .public_key(ca_key.public_key())
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
         .serial_number(x509.random_serial_number())
-        .not_valid_before(now)
+        .not_valid_before(start)
         .not_valid_after(until)
         .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-        .add_extension(
-            x509.KeyUsage(False, False, False, False, False, True, True, False, False), critical=True
-        )
-        .sign(ca_key, hashes.SHA256())
+        .add_extension(x509.KeyUsage(False, False, False, False, False, True, True, False, False), critical=True)
+        .sign(key, hashes.SHA256())
     )
-    node_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    node_cert = (
+    return {"ca.crt": cert.public_bytes(serialization.Encoding.PEM).decode("ascii"), "ca.key": _pem_key(key)}
+
+
+def _issue(ca, common_name, dns_names, ip_addresses, days):
+    """``ca.crt``, ``tls.crt``, ``tls.key`` of a certificate signed by ``ca``."""
+    import ipaddress
+
+    x509, hashes, serialization, rsa, eku, name_oid = _x509()
+    ca_cert = x509.load_pem_x509_certificate(ca["ca.crt"].encode("ascii"))
+    ca_key = serialization.load_pem_private_key(ca["ca.key"].encode("ascii"), password=None)
+    start, until = _validity(days)
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    names = [x509.DNSName(n) for n in dns_names] + [x509.IPAddress(ipaddress.ip_address(a)) for a in ip_addresses]
+    cert = (
         x509.CertificateBuilder()
-        .subject_name(_name(common_name))
+        .subject_name(x509.Name([x509.NameAttribute(name_oid.COMMON_NAME, common_name)]))
         .issuer_name(ca_cert.subject)
-        .public_key(node_key.public_key())
+        .public_key(key.public_key())
         .serial_number(x509.random_serial_number())
-        .not_valid_before(now)
+        .not_valid_before(start)
         .not_valid_after(until)
-        .add_extension(x509.SubjectAlternativeName([x509.DNSName(n) for n in dns_names]), critical=False)
-        .add_extension(
-            x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH]),
-            critical=False,
-        )
+        .add_extension(x509.SubjectAlternativeName(names), critical=False)
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(x509.ExtendedKeyUsage([eku.SERVER_AUTH, eku.CLIENT_AUTH]), critical=False)
         .sign(ca_key, hashes.SHA256())
     )
-    pem = serialization.Encoding.PEM
-    return {
-        "ca.crt": ca_cert.public_bytes(pem).decode("ascii"),
-        "tls.crt": node_cert.public_bytes(pem).decode("ascii"),
-        "tls.key": node_key.private_bytes(
-            pem, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-        ).decode("ascii"),
-    }
+    return {"ca.crt": ca["ca.crt"], "tls.crt": cert.public_bytes(serialization.Encoding.PEM).decode("ascii"),
+            "tls.key": _pem_key(key)}
+
+
+def _covers(tls, ca_cert, dns_names, ip_addresses):
+    """Whether a stored certificate was signed by ``ca_cert`` and names every
+    wanted host; a certificate that does not is issued again."""
+    x509 = _x509()[0]
+    try:
+        cert = x509.load_pem_x509_certificate(tls["tls.crt"].encode("ascii"))
+        san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    except (ValueError, x509.ExtensionNotFound):
+        return False
+    have = set(san.get_values_for_type(x509.DNSName)) | set(str(a) for a in san.get_values_for_type(x509.IPAddress))
+    return tls["ca.crt"] == ca_cert and set(dns_names) | set(ip_addresses) <= have
+
+
+def elasticsearch_tls(existing_ca, existing_transport, existing_http, common_name, transport_dns_names,
+                      http_dns_names, http_ip_addresses=("127.0.0.1",), days=3650):
+    """Keep or generate Elasticsearch's CA and certificates.
+
+    Returns ``{"ca": {ca.crt, ca.key}, "transport": {ca.crt, tls.crt, tls.key},
+    "http": {ca.crt, tls.crt, tls.key}}``. Every ``existing_*`` is a Secret
+    (or k8s_info result, or None); stored values are kept, so a re-run
+    never re-issues. The transport certificate is kept whenever it is
+    complete. The HTTP certificate is signed by the kept CA and issued again
+    only when it is missing or lacks a wanted name. Installs whose CA key
+    was never stored (made before the CA Secret existed) keep their
+    transport certificates and get a new CA for the HTTP layer."""
+    ca = _stored(existing_ca, ("ca.crt", "ca.key"))
+    transport = _stored(existing_transport, ("ca.crt", "tls.crt", "tls.key"))
+    if ca is None:
+        ca = _new_ca(common_name + " CA", days)
+    if transport is None:
+        transport = _issue(ca, common_name, transport_dns_names, (), days)
+    http = _stored(existing_http, ("ca.crt", "tls.crt", "tls.key"))
+    if http is None or not _covers(http, ca["ca.crt"], http_dns_names, http_ip_addresses):
+        http = _issue(ca, common_name, http_dns_names, http_ip_addresses, days)
+    return {"ca": ca, "transport": transport, "http": http}
 
 
 def rollout_diagnosis(workload, pods=None, events=None, timeout=None):
