@@ -186,8 +186,11 @@ def test_rendered_readiness_probe_answers(rendered, elasticsearch):
               .replace("/usr/share/elasticsearch/config/", elasticsearch["home"] + "/config/")
               .replace("127.0.0.1:9200/", "127.0.0.1:%d/" % elasticsearch["port"]))
     assert elasticsearch["password"] not in script
-    run = lambda: subprocess.run(["bash", "-c", script], env=elasticsearch["env"], check=False,  # noqa: E731
-                                 stdout=subprocess.PIPE, stderr=subprocess.STDOUT, **elasticsearch["run_as"]).returncode
+
+    def run():
+        return subprocess.run(["bash", "-c", script], env=elasticsearch["env"], check=False, stdout=subprocess.PIPE,
+                              stderr=subprocess.STDOUT, **elasticsearch["run_as"]).returncode
+
     assert run() == 0
     # Against a wrong password the same probe fails.
     with open(elasticsearch["password_file"]) as handle:

@@ -38,7 +38,9 @@ def tenant_redis(server_dir):
     mounts = dict((m["name"], m["mountPath"]) for m in container["volumeMounts"])
     volumes = dict((v["name"], v) for v in pod["volumes"])
     # Lay the volumes out under server_dir, at the pod's paths.
-    root = lambda path: os.path.join(server_dir, path.lstrip("/"))  # noqa: E731
+    def root(path):
+        return os.path.join(server_dir, path.lstrip("/"))
+
     for name, path in mounts.items():
         os.makedirs(root(path))
         volume = volumes.get(name, {})
