@@ -37,6 +37,7 @@ def tenant_redis(server_dir):
     container = pod["containers"][0]
     mounts = dict((m["name"], m["mountPath"]) for m in container["volumeMounts"])
     volumes = dict((v["name"], v) for v in pod["volumes"])
+
     # Lay the volumes out under server_dir, at the pod's paths.
     def root(path):
         return os.path.join(server_dir, path.lstrip("/"))
