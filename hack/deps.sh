@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
 # Debian packages the test suite needs, installed when missing (apt-get as
 # root, or through sudo): real servers for the tests (redis-server,
-# postgresql), the registry and image tooling of the air-gapped bundle
+# postgresql; Elasticsearch's distribution through maven, run by Java 17), the registry and image tooling of the air-gapped bundle
 # (docker-registry, skopeo), ssh-keygen for bundle signatures. The packages'
 # own services are stopped: the tests start their servers on 127.0.0.1.
 set -euo pipefail
-packages=(redis-server postgresql docker-registry skopeo openssh-client make git time)
+packages=(redis-server postgresql docker-registry skopeo openssh-client make git time maven openjdk-17-jre-headless curl unzip)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

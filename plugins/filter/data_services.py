@@ -33,8 +33,10 @@ class FilterModule(object):
             "data_url": _wrap(data_services.connection_url, "data_url"),
             "data_url_with_credentials": _wrap(data_services.url_with_credentials, "data_url_with_credentials"),
             "data_redis_bytes": _wrap(data_services.redis_memory_bytes, "data_redis_bytes"),
+            "data_redis_acl_config": _wrap(data_services.redis_acl_config, "data_redis_acl_config"),
+            "data_redis_acl_rules": _wrap(data_services.redis_acl_rules, "data_redis_acl_rules"),
             "data_secret_data": data_services.secret_data,
             "data_sts_immutable_changes": _wrap(data_services.statefulset_immutable_changes, "data_sts_immutable_changes"),
-            "data_transport_tls": _wrap(data_services.transport_tls, "data_transport_tls"),
+            "data_elasticsearch_tls": _wrap(data_services.elasticsearch_tls, "data_elasticsearch_tls"),
             "data_rollout_diagnosis": data_services.rollout_diagnosis,
         }

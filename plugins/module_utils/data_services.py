@@ -169,6 +169,66 @@ def redis_memory_bytes(text):
     return int(match.group(1)) * _REDIS_UNITS[match.group(2) or ""]
 
 
+# ACL users of the Redis servers the collection deploys. The services'
+# user may read and write keys and channels but no administrative or
+# dangerous command (CONFIG, DEBUG, FLUSHALL, ACL, SHUTDOWN, KEYS, MONITOR,
+# REPLICAOF, ...); the replication user may only replicate; the probe user
+# may only PING. `default` is switched off: every client names its user.
+REDIS_SERVICES_USER = "neurallog"
+REDIS_SERVICES_RULES = "~* &* +@all -@admin -@dangerous +info"
+REDIS_REPLICATION_USER = "replication"
+REDIS_REPLICATION_RULES = "+psync +replconf +ping"
+REDIS_PROBE_USER = "probe"
+REDIS_PROBE_RULES = "+ping"
+_REDIS_USER_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+_REDIS_PASSWORD_RE = re.compile(r"^[!#-~]{16,}$")  # printable, no space or double quote
+# Rules that would set, drop or disable a password, or switch a user off:
+# the users' passwords come from the Secret only.
+_REDIS_RULE_FORBIDDEN = re.compile(r"^([<>#!].*|nopass|resetpass|reset|on|off)$", re.IGNORECASE)
+
+
+def redis_acl_rules(rules, setting="rules"):
+    """``rules`` (a string of Redis ACL rules) checked: no rule may touch
+    passwords or switch the user on or off. Returns it with single spaces."""
+    tokens = str(rules or "").split()
+    if not tokens:
+        raise ValueError("%s: must hold at least one ACL rule, e.g. %r" % (setting, REDIS_SERVICES_RULES))
+    bad = [t for t in tokens if _REDIS_RULE_FORBIDDEN.match(t)]
+    if bad:
+        raise ValueError(
+            "%s: %s not allowed (passwords and on/off come from the collection); allowed: command, category, "
+            "key and channel rules such as +@read, -flushall, ~app:*, &*" % (setting, ", ".join(repr(b) for b in bad))
+        )
+    return " ".join(tokens)
+
+
+def redis_acl_config(users, replication=None):
+    """redis.conf lines declaring ACL users: ``user default off``, then one
+    ``user <name> on ><password> <rules>`` per entry of ``users`` (dicts
+    with name, password, rules). ``replication`` names one of them: a
+    replica authenticates to its primary as that user (masteruser and
+    masterauth). Meant for a file in a Secret, included by redis.conf."""
+    lines = ["user default off resetchannels -@all"]
+    passwords = {}
+    for user in users or []:
+        name, password = str(user.get("name") or ""), str(user.get("password") or "")
+        if not _REDIS_USER_RE.match(name) or name == "default":
+            raise ValueError("%r is not a valid Redis ACL user name (letters, digits, '_.-'; not default)" % (name,))
+        if name in passwords:
+            raise ValueError("Redis ACL user %r is declared twice" % (name,))
+        if not _REDIS_PASSWORD_RE.match(password) or '"' in password:
+            raise ValueError("the password of Redis ACL user %r needs 16+ printable characters without spaces or quotes" % (name,))
+        rules = redis_acl_rules(user.get("rules"), "rules of Redis ACL user %s" % name)
+        passwords[name] = password
+        lines.append("user %s reset on >%s %s" % (name, password, rules))
+    if replication:
+        if replication not in passwords:
+            raise ValueError("replication user %r is not among the declared users" % (replication,))
+        lines.append("masteruser %s" % replication)
+        lines.append('masterauth "%s"' % passwords[replication])
+    return "".join(line + "\n" for line in lines)
+
+
 def secret_data(values):
     """``data`` of a Secret: every value base64-encoded (never stringData,
     which the server folds into ``data`` and so reports as a change)."""
@@ -230,66 +290,115 @@ def _first(existing):
     return existing or {}
 
 
-def transport_tls(existing, common_name, dns_names, days=3650):
-    """PEM ``ca.crt``, ``tls.crt`` and ``tls.key`` for Elasticsearch's
-    transport layer. Values stored in ``existing`` (a Secret or k8s_info
-    result) are kept, so a re-run never re-issues the certificates; otherwise
-    a private CA and one node certificate signed by it are generated."""
+def _stored(existing, keys):
     data = _first(existing).get("data") or {}
-    keys = ("ca.crt", "tls.crt", "tls.key")
     if all(data.get(k) for k in keys):
         return dict((k, base64.b64decode(data[k]).decode("utf-8")) for k in keys)
+    return None
 
+
+def _x509():
     from cryptography import x509
     from cryptography.hazmat.primitives import hashes, serialization
     from cryptography.hazmat.primitives.asymmetric import rsa
     from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+    return x509, hashes, serialization, rsa, ExtendedKeyUsageOID, NameOID
 
+
+def _validity(days):
     now = datetime.datetime.now(datetime.timezone.utc) - datetime.timedelta(minutes=5)
-    until = now + datetime.timedelta(days=int(days))
+    return now, now + datetime.timedelta(days=int(days))
 
-    def _name(cn):
-        return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)])
 
-    ca_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    ca_cert = (
+def _pem_key(key):
+    serialization = _x509()[2]
+    return key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    ).decode("ascii")
+
+
+def _new_ca(common_name, days):
+    x509, hashes, serialization, rsa, eku, name_oid = _x509()
+    start, until = _validity(days)
+    name = x509.Name([x509.NameAttribute(name_oid.COMMON_NAME, common_name)])
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    cert = (
         x509.CertificateBuilder()
-        .subject_name(_name(common_name + " transport CA"))
-        .issuer_name(_name(common_name + " transport CA"))
-        .public_key(ca_key.public_key())
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
         .serial_number(x509.random_serial_number())
-        .not_valid_before(now)
+        .not_valid_before(start)
         .not_valid_after(until)
         .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-        .add_extension(
-            x509.KeyUsage(False, False, False, False, False, True, True, False, False), critical=True
-        )
-        .sign(ca_key, hashes.SHA256())
+        .add_extension(x509.KeyUsage(False, False, False, False, False, True, True, False, False), critical=True)
+        .sign(key, hashes.SHA256())
     )
-    node_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    node_cert = (
+    return {"ca.crt": cert.public_bytes(serialization.Encoding.PEM).decode("ascii"), "ca.key": _pem_key(key)}
+
+
+def _issue(ca, common_name, dns_names, ip_addresses, days):
+    """``ca.crt``, ``tls.crt``, ``tls.key`` of a certificate signed by ``ca``."""
+    import ipaddress
+
+    x509, hashes, serialization, rsa, eku, name_oid = _x509()
+    ca_cert = x509.load_pem_x509_certificate(ca["ca.crt"].encode("ascii"))
+    ca_key = serialization.load_pem_private_key(ca["ca.key"].encode("ascii"), password=None)
+    start, until = _validity(days)
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    names = [x509.DNSName(n) for n in dns_names] + [x509.IPAddress(ipaddress.ip_address(a)) for a in ip_addresses]
+    cert = (
         x509.CertificateBuilder()
-        .subject_name(_name(common_name))
+        .subject_name(x509.Name([x509.NameAttribute(name_oid.COMMON_NAME, common_name)]))
         .issuer_name(ca_cert.subject)
-        .public_key(node_key.public_key())
+        .public_key(key.public_key())
         .serial_number(x509.random_serial_number())
-        .not_valid_before(now)
+        .not_valid_before(start)
         .not_valid_after(until)
-        .add_extension(x509.SubjectAlternativeName([x509.DNSName(n) for n in dns_names]), critical=False)
-        .add_extension(
-            x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH]),
-            critical=False,
-        )
+        .add_extension(x509.SubjectAlternativeName(names), critical=False)
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(x509.ExtendedKeyUsage([eku.SERVER_AUTH, eku.CLIENT_AUTH]), critical=False)
         .sign(ca_key, hashes.SHA256())
     )
-    pem = serialization.Encoding.PEM
-    return {
-        "ca.crt": ca_cert.public_bytes(pem).decode("ascii"),
-        "tls.crt": node_cert.public_bytes(pem).decode("ascii"),
-        "tls.key": node_key.private_bytes(
-            pem, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-        ).decode("ascii"),
-    }
+    return {"ca.crt": ca["ca.crt"], "tls.crt": cert.public_bytes(serialization.Encoding.PEM).decode("ascii"),
+            "tls.key": _pem_key(key)}
+
+
+def _covers(tls, ca_cert, dns_names, ip_addresses):
+    """Whether a stored certificate was signed by ``ca_cert`` and names every
+    wanted host; a certificate that does not is issued again."""
+    x509 = _x509()[0]
+    try:
+        cert = x509.load_pem_x509_certificate(tls["tls.crt"].encode("ascii"))
+        san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    except (ValueError, x509.ExtensionNotFound):
+        return False
+    have = set(san.get_values_for_type(x509.DNSName)) | set(str(a) for a in san.get_values_for_type(x509.IPAddress))
+    return tls["ca.crt"] == ca_cert and set(dns_names) | set(ip_addresses) <= have
+
+
+def elasticsearch_tls(existing_ca, existing_transport, existing_http, common_name, transport_dns_names,
+                      http_dns_names, http_ip_addresses=("127.0.0.1",), days=3650):
+    """Keep or generate Elasticsearch's CA and certificates.
+
+    Returns ``{"ca": {ca.crt, ca.key}, "transport": {ca.crt, tls.crt, tls.key},
+    "http": {ca.crt, tls.crt, tls.key}}``. Every ``existing_*`` is a Secret
+    (or k8s_info result, or None); stored values are kept, so a re-run
+    never re-issues. The transport certificate is kept whenever it is
+    complete. The HTTP certificate is signed by the kept CA and issued again
+    only when it is missing or lacks a wanted name. Installs whose CA key
+    was never stored (made before the CA Secret existed) keep their
+    transport certificates and get a new CA for the HTTP layer."""
+    ca = _stored(existing_ca, ("ca.crt", "ca.key"))
+    transport = _stored(existing_transport, ("ca.crt", "tls.crt", "tls.key"))
+    if ca is None:
+        ca = _new_ca(common_name + " CA", days)
+    if transport is None:
+        transport = _issue(ca, common_name, transport_dns_names, (), days)
+    http = _stored(existing_http, ("ca.crt", "tls.crt", "tls.key"))
+    if http is None or not _covers(http, ca["ca.crt"], http_dns_names, http_ip_addresses):
+        http = _issue(ca, common_name, http_dns_names, http_ip_addresses, days)
+    return {"ca": ca, "transport": transport, "http": http}
 
 
 def rollout_diagnosis(workload, pods=None, events=None, timeout=None):

@@ -12,6 +12,7 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import posixpath
 import re
 
 from ansible_collections.neurallog.platform.plugins.module_utils.images import merge
@@ -145,6 +146,32 @@ def _env(name, env):
     return out
 
 
+def _ca_files(wanted, credentials):
+    """Volumes, mounts and environment that give a service the CA
+    certificates of the credentials it uses (``ca`` of a credential:
+    ``key`` in its Secret, ``path`` of the file in the container, ``env``
+    naming that path)."""
+    volumes, mounts, env = [], [], []
+    for name in sorted(set(wanted)):
+        ca = credentials[name].get("ca")
+        if not ca:
+            continue
+        for field in ("key", "path", "env"):
+            if not ca.get(field):
+                raise ServiceError("core_services_credential_secrets.%s.ca.%s: is required" % (name, field))
+        path = str(ca["path"])
+        if not path.startswith("/") or path.endswith("/"):
+            raise ServiceError("core_services_credential_secrets.%s.ca.path: must be an absolute file path, got %r"
+                               % (name, path))
+        volume = "%s-ca" % name
+        volumes.append({"name": volume, "secret": {
+            "secretName": credentials[name]["secret"], "defaultMode": 0o444,
+            "items": [{"key": str(ca["key"]), "path": posixpath.basename(path)}]}})
+        mounts.append({"name": volume, "mountPath": posixpath.dirname(path), "readOnly": True})
+        env.append({"name": str(ca["env"]), "value": path})
+    return volumes, mounts, env
+
+
 def resolve_services(services, defaults=None, overrides=None, image_keys=None, credentials=None):
     """Sorted list of resolved service descriptions.
 
@@ -187,6 +214,7 @@ def resolve_services(services, defaults=None, overrides=None, image_keys=None, c
              "valueFrom": {"secretKeyRef": {"name": credentials[c]["secret"], "key": credentials[c].get("key", "url")}}}
             for c in sorted(set(wanted))
         ]
+        ca_volumes, ca_mounts, ca_env = _ca_files(wanted, credentials)
         autoscaling = _autoscaling(name, description.get("autoscaling"))
         pdb = description.get("pdb_max_unavailable", 1)
         resolved.append({
@@ -196,7 +224,9 @@ def resolve_services(services, defaults=None, overrides=None, image_keys=None, c
             "container_port": port,
             "service_port": _int(name, "service_port", description.get("service_port", 80), 1, 65535),
             "resources": _resources(name, description.get("resources") or {}),
-            "env": secret_env + _env(name, description.get("env")),
+            "env": secret_env + ca_env + _env(name, description.get("env")),
+            "volumes": ca_volumes,
+            "volume_mounts": ca_mounts,
             "credentials": sorted(set(wanted)),
             "readiness_probe": _probe(name, "readiness_probe", description.get("readiness_probe") or {}, port),
             "liveness_probe": _probe(name, "liveness_probe", description.get("liveness_probe") or {}, port),

@@ -24,6 +24,12 @@ import secrets
 import string
 from decimal import ROUND_CEILING, Decimal, localcontext
 
+from ansible_collections.neurallog.platform.plugins.module_utils.data_services import (
+    REDIS_SERVICES_RULES,
+    REDIS_SERVICES_USER,
+    redis_acl_config,
+)
+
 # ---------------------------------------------------------------------------
 # Constants and defaults
 # ---------------------------------------------------------------------------
@@ -46,6 +52,9 @@ REDIS_SECRET = "redis-credentials"
 REDIS_CONFIGMAP = "redis-config"
 REDIS_PORT = 6379
 REDIS_UID = 999  # the "redis" user of the official image
+REDIS_CONFIG_DIR = "/usr/local/etc/redis"
+# The Secret's auth.conf (ACL users) is mounted here and included by redis.conf.
+REDIS_AUTH_DIR = "/etc/redis/auth"
 
 # Words that separate the parts of a namespace name (tenant-{id}-org-{org}
 # and ...-mcp). An id containing one could name another tenant's namespace
@@ -1202,7 +1211,15 @@ def redis_config(redis):
         "appendfsync %s" % redis["appendfsync"],
         "maxmemory %s" % redis["maxmemory"],
         "maxmemory-policy %s" % redis["maxmemory_policy"],
+        "include %s/auth.conf" % REDIS_AUTH_DIR,
     ))
+
+
+def redis_auth_config(password):
+    """auth.conf of a tenant Redis (in its Secret): the `default` user off,
+    one ACL user for the tenant's services, refused administrative and
+    dangerous commands (CONFIG, DEBUG, FLUSHALL, ACL ...)."""
+    return redis_acl_config([{"name": REDIS_SERVICES_USER, "password": password, "rules": REDIS_SERVICES_RULES}])
 
 
 def _redis(settings, tenant, namespace, password):
@@ -1225,10 +1242,10 @@ def _redis(settings, tenant, namespace, password):
         "image": settings["redis_image"],
         "imagePullPolicy": settings["image_pull_policy"],
         # The image's entrypoint runs redis-server with a first argument
-        # ending in .conf, so the mounted redis.conf is really loaded.
-        "args": ["/usr/local/etc/redis/redis.conf", "--requirepass", "$(REDIS_PASSWORD)"],
-        "env": [{"name": "REDIS_PASSWORD", "valueFrom": {
-            "secretKeyRef": {"name": REDIS_SECRET, "key": "password"}}}],
+        # ending in .conf, so the mounted redis.conf is really loaded; it
+        # includes auth.conf from the Secret: no password in the pod spec,
+        # the environment or the process list.
+        "args": ["%s/redis.conf" % REDIS_CONFIG_DIR],
         "ports": [{"name": "redis", "containerPort": REDIS_PORT, "protocol": "TCP"}],
         "readinessProbe": {"tcpSocket": {"port": "redis"}, "initialDelaySeconds": 5, "periodSeconds": 10},
         "livenessProbe": {"tcpSocket": {"port": "redis"}, "initialDelaySeconds": 30, "periodSeconds": 20},
@@ -1236,6 +1253,8 @@ def _redis(settings, tenant, namespace, password):
         "securityContext": {
             "allowPrivilegeEscalation": False,
             "capabilities": {"drop": ["ALL"]},
+            # Redis writes only under /data (its working directory).
+            "readOnlyRootFilesystem": True,
             "runAsNonRoot": True,
             "runAsUser": REDIS_UID,
             "runAsGroup": REDIS_UID,
@@ -1243,15 +1262,20 @@ def _redis(settings, tenant, namespace, password):
         },
         "volumeMounts": [
             {"name": "redis-data", "mountPath": "/data"},
-            {"name": "redis-config", "mountPath": "/usr/local/etc/redis", "readOnly": True},
+            {"name": "redis-config", "mountPath": REDIS_CONFIG_DIR, "readOnly": True},
+            {"name": "redis-auth", "mountPath": REDIS_AUTH_DIR, "readOnly": True},
         ],
     }
     pod_spec = {
         "automountServiceAccountToken": False,
-        "securityContext": {"fsGroup": REDIS_UID, "runAsNonRoot": True,
-                            "seccompProfile": {"type": "RuntimeDefault"}},
+        "securityContext": {"fsGroup": REDIS_UID, "fsGroupChangePolicy": "OnRootMismatch",
+                            "runAsNonRoot": True, "seccompProfile": {"type": "RuntimeDefault"}},
         "containers": [container],
-        "volumes": [{"name": "redis-config", "configMap": {"name": REDIS_CONFIGMAP}}],
+        "volumes": [
+            {"name": "redis-config", "configMap": {"name": REDIS_CONFIGMAP}},
+            {"name": "redis-auth", "secret": {"secretName": REDIS_SECRET, "defaultMode": 0o440,
+                                              "items": [{"key": "auth.conf", "path": "auth.conf"}]}},
+        ],
     }
     if settings["image_pull_secrets"]:
         pod_spec["imagePullSecrets"] = [{"name": n} for n in settings["image_pull_secrets"]]
@@ -1260,8 +1284,10 @@ def _redis(settings, tenant, namespace, password):
          "metadata": _meta(REDIS_CONFIGMAP, namespace, labels), "data": {"redis.conf": config}},
         {"apiVersion": "v1", "kind": "Secret", "type": "Opaque",
          "metadata": _meta(REDIS_SECRET, namespace, labels),
-         "data": {"password": _b64(password),
-                  "url": _b64("redis://:%s@%s:%d" % (password, host, REDIS_PORT))}},
+         "data": {"auth.conf": _b64(redis_auth_config(password)),
+                  "password": _b64(password),
+                  "url": _b64("redis://%s:%s@%s:%d" % (REDIS_SERVICES_USER, password, host, REDIS_PORT)),
+                  "username": _b64(REDIS_SERVICES_USER)}},
         {"apiVersion": "v1", "kind": "Service",
          "metadata": _meta(REDIS_NAME, namespace, labels),
          "spec": {"clusterIP": "None", "selector": selector,

@@ -70,4 +70,54 @@ def test_rendered_cluster_settings(rendered):
     headless = rendered.get("Service", "elasticsearch-headless")["spec"]
     assert headless["publishNotReadyAddresses"] is True
     credentials = rendered.secret("elasticsearch-credentials")
-    assert credentials["url"] == "http://elastic:%s@elasticsearch.neurallog-data.svc:9200" % credentials["password"]
+    assert credentials["url"] == "https://elastic:%s@elasticsearch.neurallog-data.svc:9200" % credentials["password"]
+    assert credentials["ca.crt"] == rendered.secret("elasticsearch-http-tls")["ca.crt"]
+    assert config["xpack.security.http.ssl.enabled"] is True
+    assert config["xpack.security.http.ssl.certificate_authorities"] == ["http-certs/ca.crt"]
+
+
+def test_read_only_root_and_no_secret_in_the_environment(rendered):
+    pod = rendered.get("StatefulSet", "elasticsearch")["spec"]["template"]["spec"]
+    assert pod["securityContext"]["fsGroupChangePolicy"] == "OnRootMismatch"
+    for container in pod["initContainers"] + pod["containers"]:
+        assert container["securityContext"]["readOnlyRootFilesystem"] is True
+        for item in container.get("env", []):
+            assert "secretKeyRef" not in item.get("valueFrom", {}), item
+    container = pod["containers"][0]
+    env = dict((e["name"], e.get("value")) for e in container["env"])
+    assert env["ELASTIC_PASSWORD_FILE"] == "/mnt/neurallog/runtime/elastic-password"
+    writable = sorted(m["mountPath"] for m in container["volumeMounts"] if not m.get("readOnly"))
+    assert writable == ["/tmp", "/usr/share/elasticsearch/config", "/usr/share/elasticsearch/data",
+                        "/usr/share/elasticsearch/logs"]
+    probe = container["readinessProbe"]["exec"]["command"][2]
+    assert "https://127.0.0.1:9200/" in probe and "--cacert /usr/share/elasticsearch/config/http-certs/ca.crt" in probe
+    for value in rendered.secret("elasticsearch").values():
+        assert value not in repr(pod)
+
+
+def test_prepare_script_copies_the_config_and_a_0600_password(rendered, server_dir):
+    """The init container's script, run with bash: the image's config
+    folder copied, the password from the Secret volume (mode 0440, as
+    kubelet makes it with fsGroup) copied with mode 0600, which the image's
+    entrypoint requires of ELASTIC_PASSWORD_FILE."""
+    bash = find_binary("bash")
+    script = os.path.join(server_dir, "prepare.sh")
+    with open(script, "w") as handle:
+        handle.write(rendered.get("ConfigMap", "elasticsearch-config")["data"]["prepare.sh"])
+    home, copy, credentials, runtime = (os.path.join(server_dir, d) for d in ("home", "copy", "cred", "run"))
+    for path in (os.path.join(home, "config", "jvm.options.d"), copy, credentials, runtime):
+        os.makedirs(path)
+    with open(os.path.join(home, "config", "jvm.options"), "w") as handle:
+        handle.write("-Xss1m\n")
+    password = rendered.secret("elasticsearch")["password"]
+    with open(os.path.join(credentials, "elastic-password"), "w") as handle:
+        handle.write(password)
+    os.chmod(os.path.join(credentials, "elastic-password"), 0o440)
+    target = os.path.join(runtime, "elastic-password")
+    env = dict(os.environ, ES_HOME=home, ES_CONFIG_COPY=copy, ES_CREDENTIALS_DIR=credentials, ES_PASSWORD_FILE=target)
+    for _round in (1, 2):  # a restarted init container finds its earlier copies
+        subprocess.run([bash, script], env=env, check=True)
+        assert sorted(os.listdir(copy)) == ["jvm.options", "jvm.options.d"]
+        with open(target) as handle:
+            assert handle.read() == password
+        assert oct(os.stat(target).st_mode & 0o777) == "0o600"

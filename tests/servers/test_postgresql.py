@@ -13,13 +13,15 @@ __metaclass__ = type
 import os
 import pwd
 import subprocess
+import time
 
 import psycopg
 import pytest
 
-from server_helpers import find_binary, free_port
+from server_helpers import find_binary, free_port, wait_for_port
 
 PG_PATTERNS = "/usr/lib/postgresql/*/bin/%s"
+ENTRYPOINT = os.path.join(os.path.dirname(__file__), "fixtures", "postgres-docker-entrypoint.sh")
 
 
 def _chown_tree(path, uid, gid):
@@ -97,17 +99,32 @@ def _init_sql(rendered, server_dir):
     return path
 
 
-def _pod_env(rendered):
-    """The container's NEURALLOG_DB_* environment, Secret references resolved."""
+def _secret_files(rendered, directory):
+    """The Secret volume's files, laid out in ``directory``; returns
+    (mountPath in the pod, directory)."""
+    container = rendered.container("postgresql")
+    pod = rendered.get("StatefulSet", "postgresql")["spec"]["template"]["spec"]
+    volume = [v for v in pod["volumes"] if v["name"] == "secrets"][0]["secret"]
+    mount = [m for m in container["volumeMounts"] if m["name"] == "secrets"][0]["mountPath"]
+    secret = rendered.secret(volume["secretName"])
+    os.makedirs(directory)
+    for item in volume["items"]:
+        with open(os.path.join(directory, item["path"]), "w") as handle:
+            handle.write(secret[item["key"]])
+        os.chmod(os.path.join(directory, item["path"]), 0o440)
+    return mount, directory
+
+
+def _pod_env(rendered, secrets_dir, prefix="NEURALLOG_DB_"):
+    """The container's environment (names starting with ``prefix``), paths
+    into the Secret volume pointed at ``secrets_dir``. The pod spec holds
+    no Secret reference: passwords come from files only."""
     env = {}
+    mount, directory = _secret_files(rendered, secrets_dir)
     for item in rendered.container("postgresql")["env"]:
-        if not item["name"].startswith("NEURALLOG_DB_"):
-            continue
-        if "value" in item:
-            env[item["name"]] = item["value"]
-        else:
-            ref = item["valueFrom"]["secretKeyRef"]
-            env[item["name"]] = rendered.secret(ref["name"])[ref["key"]]
+        assert "valueFrom" not in item, "%s comes from a Secret through the environment" % item["name"]
+        if item["name"].startswith(prefix):
+            env[item["name"]] = item["value"].replace(mount + "/", directory + "/")
     return env
 
 
@@ -121,11 +138,15 @@ def _connect(rendered, postgres):
 
 def test_init_sql_creates_the_application_database_and_user(rendered, postgres, server_dir):
     sql = _init_sql(rendered, server_dir)
-    env = dict(os.environ, **_pod_env(rendered))
+    env = dict(os.environ, **_pod_env(rendered, os.path.join(server_dir, "secrets")))
+    if postgres.user:
+        _chown_tree(os.path.join(server_dir, "secrets"), *postgres.user)
     credentials = rendered.secret("database-credentials")
     assert env["NEURALLOG_DB_NAME"] == credentials["database"] == "neurallog"
     assert env["NEURALLOG_DB_USER"] == credentials["username"] == "neurallog"
-    assert env["NEURALLOG_DB_PASSWORD"] == credentials["password"]
+    assert "NEURALLOG_DB_PASSWORD" not in env
+    with open(env["NEURALLOG_DB_PASSWORD_FILE"]) as handle:
+        assert handle.read() == credentials["password"]
 
     first = postgres.entrypoint_psql(sql, env)
     assert first.returncode == 0, first.stdout
@@ -173,3 +194,71 @@ def test_init_sql_refuses_to_run_without_its_environment(rendered, postgres, ser
          "-d", "postgres", "-c", "SELECT count(*) FROM pg_roles WHERE rolname = 'neurallog'"]
     )
     assert roles.stdout.strip() == "0"
+
+
+def test_official_entrypoint_initialises_from_the_secret_files(rendered, server_dir):
+    """The postgres image's own entrypoint (tests/servers/fixtures), run with
+    the container's environment: the superuser password from
+    POSTGRES_PASSWORD_FILE, the init SQL from /docker-entrypoint-initdb.d
+    reading NEURALLOG_DB_PASSWORD_FILE; then the server it starts accepts
+    both passwords and the core services' URL."""
+    bins = dict((name, find_binary(name, [PG_PATTERNS % name])) for name in ("initdb", "postgres", "psql"))
+    bash = find_binary("bash")
+    run_as = None
+    if os.geteuid() == 0:
+        # The Debian package's account: it may use the default socket folder.
+        account = pwd.getpwnam("postgres")
+        run_as = {"user": account.pw_uid, "group": account.pw_gid, "extra_groups": []}
+    init_dir = os.path.join(server_dir, "docker-entrypoint-initdb.d")
+    os.makedirs(init_dir)
+    os.rename(_init_sql(rendered, server_dir), os.path.join(init_dir, "10-neurallog-init.sql"))
+    with open(ENTRYPOINT) as handle:
+        entrypoint = handle.read()
+    assert entrypoint.count("/docker-entrypoint-initdb.d/") == 2
+    script = os.path.join(server_dir, "docker-entrypoint.sh")
+    with open(script, "w") as handle:
+        handle.write(entrypoint.replace("/docker-entrypoint-initdb.d/", init_dir + "/"))
+    port = free_port()
+    env = _pod_env(rendered, os.path.join(server_dir, "secrets"), prefix="")
+    container_pgdata = env.pop("PGDATA")
+    assert container_pgdata.startswith("/var/lib/postgresql/data/")
+    assert env["POSTGRES_PASSWORD_FILE"].startswith(os.path.join(server_dir, "secrets"))
+    env.update(PGDATA=os.path.join(server_dir, "data", "pgdata"), PGPORT=str(port), HOME=server_dir,
+               PATH=os.path.dirname(bins["postgres"]) + os.pathsep + os.environ.get("PATH", ""), LANG="C.UTF-8")
+    if run_as:
+        _chown_tree(server_dir, run_as["user"], run_as["group"])
+    log_path = os.path.join(server_dir, "entrypoint.log")
+    log = open(log_path, "w")
+    process = subprocess.Popen([bash, script, "postgres", "-c", "listen_addresses=127.0.0.1"],
+                               env=env, stdout=log, stderr=subprocess.STDOUT, **(run_as or {}))
+    try:
+        deadline = time.time() + 120
+        while time.time() < deadline and process.poll() is None:
+            with open(log_path) as handle:
+                if "init process complete" in handle.read():
+                    break
+            time.sleep(0.2)
+        wait_for_port(port, process, timeout=60)
+        secrets = rendered.secret("postgresql")
+        credentials = rendered.secret("database-credentials")
+        with psycopg.connect(host="127.0.0.1", port=port, user="postgres", password=secrets["postgres-password"],
+                             dbname="postgres", connect_timeout=10) as conn:
+            assert conn.execute("SELECT rolsuper FROM pg_roles WHERE rolname = 'neurallog'").fetchone() == (False,)
+        info = psycopg.conninfo.conninfo_to_dict(credentials["url"])
+        info.update(host="127.0.0.1", port=str(port))
+        with psycopg.connect(connect_timeout=10, **info) as conn:
+            assert conn.execute("SELECT current_user, current_database()").fetchone() == ("neurallog", "neurallog")
+        with pytest.raises(psycopg.OperationalError):
+            psycopg.connect(host="127.0.0.1", port=port, user="postgres", password="wrong", dbname="postgres")
+        with open(log_path) as handle:
+            output = handle.read()
+        for value in secrets.values():
+            assert value not in output
+    except AssertionError:
+        with open(log_path) as handle:
+            print(handle.read())
+        raise
+    finally:
+        process.terminate()
+        process.wait(30)
+        log.close()

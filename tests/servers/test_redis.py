@@ -2,14 +2,16 @@
 # Copyright: NeuralLog platform engineering
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """The redis.conf, auth.conf and start script the redis role renders, run by
-a real redis-server on 127.0.0.1: settings take effect, the password is
-required, and a pod other than 0 really replicates from the primary."""
+a real redis-server on 127.0.0.1: settings take effect, every client must name
+its ACL user, the services' user is refused administrative commands, the
+replication user replicates and nothing else, the probe user only pings."""
 
 from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
 import os
+import re
 import subprocess
 import time
 
@@ -29,28 +31,41 @@ class RedisPod(object):
         self.port = free_port()
         config = rendered.get("ConfigMap", "redis-config")["data"]
         container = rendered.container("redis")
+        # No Secret in the environment: the passwords come from files only.
+        assert all("valueFrom" not in e or "fieldRef" in e["valueFrom"] for e in container["env"])
         env = dict((e["name"], e.get("value")) for e in container["env"])
         mounts = dict((m["name"], m["mountPath"]) for m in container["volumeMounts"])
-        conf_dir, auth_dir, data_dir = mounts["config"], mounts["auth"], mounts["data"]
+        conf_dir, self.auth_dir, data_dir = mounts["config"], mounts["auth"], mounts["data"]
         self.root = os.path.join(base, pod_name)
         for sub in ("conf", "auth", "data"):
             os.makedirs(os.path.join(self.root, sub))
         with open(os.path.join(self.root, "conf", "redis.conf"), "w") as handle:
             handle.write(
                 config["redis.conf"]
-                .replace("include %s/" % auth_dir, "include %s/" % os.path.join(self.root, "auth"))
+                .replace("include %s/" % self.auth_dir, "include %s/" % os.path.join(self.root, "auth"))
                 .replace("\ndir %s\n" % data_dir, "\ndir %s\n" % os.path.join(self.root, "data"))
             )
+        # What the test observes with: an extra user, in a file of its own
+        # that includes the rendered redis.conf unchanged.
+        self.admin_password = "test-admin-" + "x" * 24
+        with open(os.path.join(self.root, "conf", "test.conf"), "w") as handle:
+            handle.write("include %s\nuser test-admin on >%s ~* &* +@all\n"
+                         % (os.path.join(self.root, "conf", "redis.conf"), self.admin_password))
         with open(os.path.join(self.root, "conf", "start.sh"), "w") as handle:
             handle.write(config["start.sh"])
-        with open(os.path.join(self.root, "auth", "auth.conf"), "w") as handle:
-            handle.write(rendered.secret("redis")["auth.conf"])
+        # The Secret volume holds only the items the pod spec names.
+        volume = [v for v in rendered.get("StatefulSet", "redis")["spec"]["template"]["spec"]["volumes"]
+                  if v["name"] == "auth"][0]["secret"]
+        secret = rendered.secret(volume["secretName"])
+        for item in volume["items"]:
+            with open(os.path.join(self.root, "auth", item["path"]), "w") as handle:
+                handle.write(secret[item["key"]])
         assert container["command"] == ["sh", conf_dir + "/start.sh"]
         self.env = dict(
             os.environ,
             PATH=os.path.dirname(self.redis_server) + os.pathsep + os.environ.get("PATH", ""),
             POD_NAME=pod_name,
-            REDIS_CONFIG=os.path.join(self.root, "conf", "redis.conf"),
+            REDIS_CONFIG=os.path.join(self.root, "conf", "test.conf"),
             REDIS_PRIMARY_HOST="127.0.0.1" if primary_port else env["REDIS_PRIMARY_HOST"],
             REDIS_PRIMARY_PORT=str(primary_port or env["REDIS_PRIMARY_PORT"]),
         )
@@ -72,7 +87,17 @@ class RedisPod(object):
         conn = redis.Redis.from_url(url)
         kwargs = conn.connection_pool.connection_kwargs
         conn.close()
-        return redis.Redis(host="127.0.0.1", port=self.port, password=kwargs.get("password"), db=kwargs.get("db", 0))
+        return redis.Redis(host="127.0.0.1", port=self.port, username=kwargs.get("username"),
+                           password=kwargs.get("password"), db=kwargs.get("db", 0))
+
+    def admin(self):
+        return redis.Redis(host="127.0.0.1", port=self.port, username="test-admin", password=self.admin_password)
+
+    def command_line(self):
+        """The server's command line as the process list shows it."""
+        pid = self.admin().info("server")["process_id"]
+        with open("/proc/%d/cmdline" % pid, "rb") as handle:
+            return handle.read().replace(b"\0", b" ").decode("utf-8")
 
     def stop(self):
         self.process.terminate()
@@ -103,9 +128,10 @@ def pods(rendered, server_dir):
 
 def test_rendered_settings_take_effect(rendered, pods):
     credentials = rendered.secret("redis-credentials")
-    assert credentials["url"] == "redis://:%s@redis.neurallog-data.svc:6379/0" % credentials["password"]
+    assert credentials["username"] == "neurallog"
+    assert credentials["url"] == "redis://neurallog:%s@redis.neurallog-data.svc:6379/0" % credentials["password"]
     primary = pods("redis-0")
-    client = primary.client(credentials["url"])
+    client = primary.admin()
     settings = dict(
         (_text(k), _text(v)) for name in ("appendonly", "appendfsync", "maxmemory", "maxmemory-policy")
         for k, v in client.config_get(name).items()
@@ -117,7 +143,7 @@ def test_rendered_settings_take_effect(rendered, pods):
         "maxmemory-policy": "allkeys-lru",
     }
     assert client.info("replication")["role"] == "master"
-    client.set("neurallog:probe", "1")
+    primary.client(credentials["url"]).set("neurallog:probe", "1")
     # appendonly: Redis 7 keeps the AOF in appendonlydir under `dir`.
     deadline = time.time() + 10
     aof_dir = os.path.join(primary.root, "data", "appendonlydir")
@@ -127,6 +153,7 @@ def test_rendered_settings_take_effect(rendered, pods):
 
 
 def test_password_is_required(rendered, pods):
+    credentials = rendered.secret("redis-credentials")
     primary = pods("redis-0")
     anonymous = redis.Redis(host="127.0.0.1", port=primary.port)
     with pytest.raises(redis.exceptions.AuthenticationError):
@@ -134,6 +161,101 @@ def test_password_is_required(rendered, pods):
     wrong = redis.Redis(host="127.0.0.1", port=primary.port, password="not-the-password")
     with pytest.raises(redis.exceptions.AuthenticationError):
         wrong.ping()
+    # The `default` user is off: the right password without the user name fails too.
+    no_user = redis.Redis(host="127.0.0.1", port=primary.port, password=credentials["password"])
+    with pytest.raises(redis.exceptions.AuthenticationError):
+        no_user.ping()
+    other_user = redis.Redis(host="127.0.0.1", port=primary.port, username="replication",
+                             password=credentials["password"])
+    with pytest.raises(redis.exceptions.AuthenticationError):
+        other_user.ping()
+    # No password on the command line or in the pod spec.
+    for secret_value in rendered.secret("redis").values():
+        if "\n" not in secret_value:
+            assert secret_value not in primary.command_line()
+            assert secret_value not in repr(rendered.get("StatefulSet", "redis"))
+            assert secret_value not in repr(rendered.get("ConfigMap", "redis-config"))
+
+
+# Each (command, arguments) must be refused to the services' user with NOPERM.
+REFUSED = [
+    ("CONFIG", "GET", "*"), ("CONFIG", "SET", "maxmemory", "1mb"), ("CONFIG", "REWRITE"),
+    ("DEBUG", "SLEEP", "0"), ("FLUSHALL",), ("FLUSHDB",), ("ACL", "LIST"), ("ACL", "GETUSER", "neurallog"),
+    ("ACL", "SETUSER", "neurallog", "+@all"), ("ACL", "SAVE"), ("SHUTDOWN", "NOSAVE"), ("KEYS", "*"),
+    ("MONITOR",), ("REPLICAOF", "NO", "ONE"), ("SLAVEOF", "NO", "ONE"), ("BGSAVE",), ("SAVE",),
+    ("BGREWRITEAOF",), ("CLIENT", "LIST"), ("CLIENT", "KILL", "ID", "1"), ("MODULE", "LIST"),
+    ("MIGRATE", "127.0.0.1", "1", "k", "0", "100"),
+    ("SYNC",), ("PSYNC", "?", "-1"), ("FAILOVER", "ABORT"), ("SLOWLOG", "GET"), ("LATENCY", "RESET"),
+]
+
+
+def test_services_user_reads_and_writes_but_may_not_administer(rendered, pods):
+    credentials = rendered.secret("redis-credentials")
+    primary = pods("redis-0")
+    client = primary.client(credentials["url"])
+    assert client.acl_whoami() in ("neurallog", b"neurallog")
+    client.set("tenant:1:name", "acme", ex=60)
+    assert client.get("tenant:1:name") == b"acme"
+    assert client.incr("tenant:1:counter") == 1
+    client.rpush("tenant:1:queue", "a", "b")
+    assert client.lrange("tenant:1:queue", 0, -1) == [b"a", b"b"]
+    assert client.delete("tenant:1:queue") == 1
+    assert sorted(client.scan_iter("tenant:1:*")) == [b"tenant:1:counter", b"tenant:1:name"]
+    assert client.publish("events", "hello") == 0
+    assert client.eval("return redis.call('GET', KEYS[1])", 1, "tenant:1:name") == b"acme"
+    assert "redis_version" in client.info("server")
+    allowed, admin = [], primary.admin()
+    for command in REFUSED:
+        # What the ACL says (DEBUG and MODULE are also off server-wide, a
+        # check Redis makes before the ACL one) ...
+        verdict = admin.execute_command("ACL", "DRYRUN", "neurallog", *command)
+        if verdict in ("OK", b"OK"):
+            allowed.append(command)
+        # ... and what the user really gets.
+        try:
+            client.execute_command(*command)
+            allowed.append(command)
+        except redis.exceptions.NoPermissionError as exc:
+            assert "no permissions" in str(exc)
+        except redis.exceptions.ResponseError as exc:
+            assert command[0] in ("DEBUG", "MODULE") and "not allowed" in str(exc), exc
+    assert allowed == [], "the services' user may run %s" % allowed
+    assert client.get("tenant:1:name") == b"acme"
+    assert primary.admin().config_get("maxmemory")["maxmemory"] == str(2 * 1024 ** 3)
+
+
+def test_replication_and_probe_users_can_do_only_their_job(rendered, pods):
+    secret = rendered.secret("redis")
+    primary = pods("redis-0")
+    primary.client(rendered.secret("redis-credentials")["url"]).set("tenant:7", "kept")
+    replication = redis.Redis(host="127.0.0.1", port=primary.port, username="replication",
+                              password=secret["replication-password"])
+    assert replication.ping() is True
+    probe = redis.Redis(host="127.0.0.1", port=primary.port, username="probe", password=secret["probe-password"])
+    assert probe.ping() is True
+    for client in (replication, probe):
+        for command in (("GET", "tenant:7"), ("SET", "tenant:7", "x"), ("CONFIG", "GET", "*"), ("KEYS", "*"),
+                        ("FLUSHALL",), ("INFO",)):
+            with pytest.raises(redis.exceptions.NoPermissionError):
+                client.execute_command(*command)
+
+
+def test_rendered_probe_command_answers(rendered, pods):
+    """The exec probe, run by sh as in the container: it authenticates as
+    `probe` with the password read from the mounted file."""
+    primary = pods("redis-0")
+    container = rendered.container("redis")
+    probe = container["readinessProbe"]["exec"]["command"]
+    assert probe[:2] == ["sh", "-c"]
+    assert container["livenessProbe"]["exec"]["command"] == probe == container["startupProbe"]["exec"]["command"]
+    for secret_value in rendered.secret("redis").values():
+        assert secret_value not in probe[2]
+    script = re.sub(r"-p [0-9]+ ", "-p %d " % primary.port, probe[2]).replace(
+        primary.auth_dir, os.path.join(primary.root, "auth"))
+    assert subprocess.run(["sh", "-c", script], env=primary.env, check=False).returncode == 0
+    with open(os.path.join(primary.root, "auth", "probe-password"), "w") as handle:
+        handle.write("not-the-probe-password")
+    assert subprocess.run(["sh", "-c", script], env=primary.env, check=False).returncode != 0
 
 
 def test_pods_other_than_0_replicate_from_the_primary(rendered, pods):
@@ -144,21 +266,23 @@ def test_pods_other_than_0_replicate_from_the_primary(rendered, pods):
     writer = primary.client(url)
     writer.set("tenant:42", "kept")
     for replica in replicas:
-        client = replica.client(url)
+        client, admin = replica.client(url), replica.admin()
         deadline = time.time() + 30
         while time.time() < deadline:
-            info = client.info("replication")
+            info = admin.info("replication")
             if info.get("master_link_status") == "up" and client.get("tenant:42") == b"kept":
                 break
             time.sleep(0.2)
-        info = client.info("replication")
+        info = admin.info("replication")
         assert info["role"] == "slave"
         assert info["master_port"] == primary.port
         assert info["master_link_status"] == "up"
         assert client.get("tenant:42") == b"kept"
         with pytest.raises(redis.exceptions.ReadOnlyError):
             client.set("tenant:42", "lost")
-    assert writer.info("replication")["connected_slaves"] == 2
+        # The replica authenticated as the replication user, not the services' user.
+        assert admin.config_get("masteruser")["masteruser"] == "replication"
+    assert primary.admin().info("replication")["connected_slaves"] == 2
 
 
 def test_client_service_selects_only_the_primary(rendered):

@@ -143,23 +143,53 @@ def test_immutable_changes_reported():
     assert ds.statefulset_immutable_changes(_sts(service="x"), _sts()) == ["spec.serviceName: x -> redis-headless"]
 
 
-def test_transport_tls_generates_a_ca_signed_certificate_and_keeps_it():
+def _verify(ca_pem, cert_pem):
     from cryptography import x509
     from cryptography.hazmat.primitives.asymmetric import padding
 
-    tls = ds.transport_tls(None, "elasticsearch", ["elasticsearch-headless", "*.elasticsearch-headless"])
-    ca = x509.load_pem_x509_certificate(tls["ca.crt"].encode())
-    node = x509.load_pem_x509_certificate(tls["tls.crt"].encode())
-    assert node.issuer == ca.subject
-    ca.public_key().verify(node.signature, node.tbs_certificate_bytes, padding.PKCS1v15(), node.signature_hash_algorithm)
-    sans = node.extensions.get_extension_for_class(x509.SubjectAlternativeName).value.get_values_for_type(x509.DNSName)
-    assert sans == ["elasticsearch-headless", "*.elasticsearch-headless"]
-    assert tls["tls.key"].startswith("-----BEGIN PRIVATE KEY-----")
+    ca = x509.load_pem_x509_certificate(ca_pem.encode())
+    cert = x509.load_pem_x509_certificate(cert_pem.encode())
+    assert cert.issuer == ca.subject
+    ca.public_key().verify(cert.signature, cert.tbs_certificate_bytes, padding.PKCS1v15(), cert.signature_hash_algorithm)
+    san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    return san.get_values_for_type(x509.DNSName), [str(a) for a in san.get_values_for_type(x509.IPAddress)]
 
-    stored = {"resources": [{"data": ds.secret_data(tls)}]}
-    assert ds.transport_tls(stored, "elasticsearch", ["x"]) == tls
-    partial = {"resources": [{"data": ds.secret_data({"ca.crt": tls["ca.crt"]})}]}
-    assert ds.transport_tls(partial, "elasticsearch", ["x"])["ca.crt"] != tls["ca.crt"]
+
+def _secret(values):
+    return {"resources": [{"data": ds.secret_data(values)}]}
+
+
+HTTP_NAMES = ["elasticsearch", "elasticsearch.neurallog-data.svc", "localhost"]
+
+
+def test_elasticsearch_tls_generates_one_ca_for_transport_and_http_and_keeps_them():
+    tls = ds.elasticsearch_tls(None, None, None, "elasticsearch", ["elasticsearch-headless", "*.elasticsearch-headless"],
+                               HTTP_NAMES)
+    assert tls["transport"]["ca.crt"] == tls["http"]["ca.crt"] == tls["ca"]["ca.crt"]
+    assert _verify(tls["ca"]["ca.crt"], tls["transport"]["tls.crt"]) == (
+        ["elasticsearch-headless", "*.elasticsearch-headless"], [])
+    assert _verify(tls["ca"]["ca.crt"], tls["http"]["tls.crt"]) == (HTTP_NAMES, ["127.0.0.1"])
+    assert tls["http"]["tls.key"].startswith("-----BEGIN PRIVATE KEY-----")
+    assert tls["ca"]["ca.key"].startswith("-----BEGIN PRIVATE KEY-----")
+    # A re-run keeps everything.
+    stored = [_secret(tls[part]) for part in ("ca", "transport", "http")]
+    assert ds.elasticsearch_tls(*stored, common_name="elasticsearch", transport_dns_names=["x"],
+                                http_dns_names=HTTP_NAMES) == tls
+    # A new Service name: only the HTTP certificate is issued again, by the same CA.
+    again = ds.elasticsearch_tls(*stored, common_name="elasticsearch", transport_dns_names=["x"],
+                                 http_dns_names=HTTP_NAMES + ["es.example"])
+    assert again["ca"] == tls["ca"] and again["transport"] == tls["transport"]
+    assert _verify(tls["ca"]["ca.crt"], again["http"]["tls.crt"])[0] == HTTP_NAMES + ["es.example"]
+
+
+def test_elasticsearch_tls_without_a_stored_ca_key_keeps_the_transport_certificates():
+    old = ds.elasticsearch_tls(None, None, None, "elasticsearch", ["elasticsearch-headless"], HTTP_NAMES)
+    tls = ds.elasticsearch_tls(None, _secret(old["transport"]), None, "elasticsearch", ["x"], HTTP_NAMES)
+    assert tls["transport"] == old["transport"]
+    assert tls["ca"]["ca.crt"] != old["ca"]["ca.crt"]
+    assert _verify(tls["ca"]["ca.crt"], tls["http"]["tls.crt"])[0] == HTTP_NAMES
+    partial = _secret({"ca.crt": old["ca"]["ca.crt"]})
+    assert ds.elasticsearch_tls(None, partial, None, "elasticsearch", ["x"], HTTP_NAMES)["transport"]["ca.crt"] != old["ca"]["ca.crt"]
 
 
 def test_rollout_diagnosis_names_pods_conditions_and_events():

@@ -47,6 +47,28 @@ def test_defaults_and_overrides_merge_per_service():
     assert by_name["api-service"]["readiness_probe"]["httpGet"] == {"path": "/health", "port": 8080}
 
 
+def test_elasticsearch_ca_is_mounted_and_named_in_the_environment():
+    credentials = dict(CREDENTIALS, elasticsearch={
+        "secret": "elasticsearch-credentials", "key": "url", "env": "ELASTICSEARCH_URL",
+        "ca": {"key": "ca.crt", "path": "/etc/neurallog/elasticsearch/ca.crt", "env": "ELASTICSEARCH_CA_CERT"}})
+    out = services.resolve_services({"log-service": {"credentials": ["elasticsearch", "redis"]}}, DEFAULTS, None,
+                                    None, credentials)[0]
+    assert out["env"][:3] == [
+        {"name": "ELASTICSEARCH_URL", "valueFrom": {"secretKeyRef": {"name": "elasticsearch-credentials", "key": "url"}}},
+        {"name": "REDIS_URL", "valueFrom": {"secretKeyRef": {"name": "redis-credentials", "key": "url"}}},
+        {"name": "ELASTICSEARCH_CA_CERT", "value": "/etc/neurallog/elasticsearch/ca.crt"}]
+    assert out["volumes"] == [{"name": "elasticsearch-ca", "secret": {
+        "secretName": "elasticsearch-credentials", "defaultMode": 0o444, "items": [{"key": "ca.crt", "path": "ca.crt"}]}}]
+    assert out["volume_mounts"] == [
+        {"name": "elasticsearch-ca", "mountPath": "/etc/neurallog/elasticsearch", "readOnly": True}]
+    # Services without that credential get nothing of it.
+    plain = services.resolve_services({"api-service": {}}, DEFAULTS, None, None, credentials)[0]
+    assert plain["volumes"] == [] and plain["volume_mounts"] == []
+    credentials["elasticsearch"]["ca"]["path"] = "relative/ca.crt"
+    with pytest.raises(services.ServiceError, match="core_services_credential_secrets.elasticsearch.ca.path"):
+        services.resolve_services({"log-service": {"credentials": ["elasticsearch"]}}, DEFAULTS, None, None, credentials)
+
+
 def test_disabled_service_is_left_out():
     assert [s["name"] for s in resolve({"api-service": {}, "log-service": {"enabled": False}})] == ["api-service"]
 

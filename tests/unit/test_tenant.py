@@ -236,12 +236,18 @@ def test_redis_objects():
     resources = objects(ACME)
     config = one(resources, "ConfigMap", "tenant-acme", "redis-config")
     assert config["data"]["redis.conf"] == (
-        "appendonly yes\nappendfsync everysec\nmaxmemory 1gb\nmaxmemory-policy allkeys-lru\n")
+        "appendonly yes\nappendfsync everysec\nmaxmemory 1gb\nmaxmemory-policy allkeys-lru\n"
+        "include /etc/redis/auth/auth.conf\n")
+    assert PASSWORD not in json.dumps(config)
     secret = one(resources, "Secret", "tenant-acme", "redis-credentials")
     assert "stringData" not in secret
     assert base64.b64decode(secret["data"]["password"]).decode() == PASSWORD
+    assert base64.b64decode(secret["data"]["username"]).decode() == "neurallog"
     assert base64.b64decode(secret["data"]["url"]).decode() == (
-        "redis://:%s@redis.tenant-acme.svc.cluster.local:6379" % PASSWORD)
+        "redis://neurallog:%s@redis.tenant-acme.svc.cluster.local:6379" % PASSWORD)
+    assert base64.b64decode(secret["data"]["auth.conf"]).decode() == (
+        "user default off resetchannels -@all\n"
+        "user neurallog reset on >%s ~* &* +@all -@admin -@dangerous +info\n" % PASSWORD)
     service = one(resources, "Service", "tenant-acme", "redis")
     assert service["spec"]["ports"] == [{"name": "redis", "port": 6379, "targetPort": "redis", "protocol": "TCP"}]
     sts = one(resources, "StatefulSet", "tenant-acme", "redis")
@@ -250,8 +256,16 @@ def test_redis_objects():
     assert spec["volumeClaimTemplates"][0]["spec"]["resources"]["requests"]["storage"] == "10Gi"
     container = spec["template"]["spec"]["containers"][0]
     assert container["image"] == IMAGE
-    assert container["args"][0] == "/usr/local/etc/redis/redis.conf"
-    assert container["env"][0]["valueFrom"]["secretKeyRef"] == {"name": "redis-credentials", "key": "password"}
+    # The password is in no argument and no environment variable.
+    assert container["args"] == ["/usr/local/etc/redis/redis.conf"]
+    assert "env" not in container and PASSWORD not in json.dumps(sts)
+    assert container["securityContext"]["readOnlyRootFilesystem"] is True
+    assert sorted(m["mountPath"] for m in container["volumeMounts"]) == [
+        "/data", "/etc/redis/auth", "/usr/local/etc/redis"]
+    pod = spec["template"]["spec"]
+    assert pod["securityContext"]["fsGroupChangePolicy"] == "OnRootMismatch"
+    assert {"name": "redis-auth", "secret": {"secretName": "redis-credentials", "defaultMode": 0o440,
+                                             "items": [{"key": "auth.conf", "path": "auth.conf"}]}} in pod["volumes"]
     assert container["resources"] == {"requests": {"cpu": "100m", "memory": "1280Mi"},
                                       "limits": {"cpu": "1", "memory": "1536Mi"}}
     assert container["securityContext"]["runAsNonRoot"] is True
