@@ -132,7 +132,9 @@ class ActionModule(ActionBase):
         auth = dict((key, args[key]) for key in ("kubeconfig", "context") if args[key])
         try:
             store = KubernetesLeaseStore(get_api_client(**auth), args["labels"])
-            if args["state"] == "absent":
+            if args["state"] == "absent" and self._task.check_mode:
+                outcome = {"action": "absent" if store.get(args["name"], args["namespace"]) is None else "not_held"}
+            elif args["state"] == "absent":
                 outcome = release(store, args["name"], args["namespace"], holder)
             elif self._task.check_mode:
                 outcome = check(store, args["name"], args["namespace"], holder, _now)
