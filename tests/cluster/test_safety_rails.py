@@ -263,6 +263,7 @@ def test_objects_no_longer_declared_are_reported_and_removed_only_with_prune(pla
     proc = platform.site(core_services_services=services, core_services_overrides={})
     assert proc.returncode == 0, proc.output[-3000:]
     reported = proc.output.replace("\n", " ")
+    _print_message("undeclared report", proc.output, "No longer declared")
     assert "No longer declared, still in the cluster (-e neurallog_prune=true removes them)" in reported
     for kind, name in (("HorizontalPodAutoscaler", "log-service-hpa"), ("Deployment", "action-service")):
         assert "%s %s/%s" % (kind, platform.system, name) in reported
@@ -272,6 +273,7 @@ def test_objects_no_longer_declared_are_reported_and_removed_only_with_prune(pla
     proc = platform.site(core_services_services=services, core_services_overrides={}, neurallog_prune=True)
     assert proc.returncode == 0, proc.output[-3000:]
     assert "Removed, no longer declared (neurallog_prune)" in proc.output.replace("\n", " ")
+    _print_message("prune report", proc.output, "Removed, no longer declared")
     assert not platform.exists(*log_hpa)
     wait_until("action-service deleted", lambda: not platform.exists(*action))
     # volumes are never pruned: the retired one and the data services' own
