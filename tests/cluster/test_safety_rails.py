@@ -160,6 +160,24 @@ def test_a_run_is_refused_while_another_holder_has_the_lock_and_nothing_changes(
     assert platform.lease()["spec"]["holderIdentity"] == "alice@build-7 pid 4242 site.yml"
 
 
+@pytest.mark.parametrize("playbook,extra", [
+    ("tenants.yml", {}),
+    ("tenant_onboard.yml", {"tenant": {"id": "acme"}}),
+    ("tenant_offboard.yml", {"tenant_offboard_id": "acme", "tenant_offboard_confirm": "acme"}),
+    ("uninstall.yml", {}),
+])
+def test_every_writing_playbook_is_refused_while_the_lock_is_held(platform, playbook, extra):
+    platform.hold_lease("alice@build-7 pid 4242 site.yml", _now(), 900)
+    before = platform.versions()
+
+    proc = platform.run(os.path.join(REPO, "playbooks", playbook), **extra)
+
+    assert proc.returncode != 0, proc.output[-3000:]
+    assert "Another NeuralLog run holds the lock" in proc.output
+    assert "holder 'alice@build-7 pid 4242 site.yml'" in proc.output
+    assert platform.versions() == before
+
+
 def test_an_expired_lock_is_taken_over_with_a_warning_and_released(platform):
     platform.hold_lease("killed@build-3 pid 77 site.yml", _now() - datetime.timedelta(hours=1), 60)
 
