@@ -88,5 +88,8 @@ def undeclared_objects(live, declared, keep_secret_namespaces=None):
 
 def describe(entries):
     """Kind namespace/name, comma-separated."""
-    return ", ".join("%s %s/%s%s" % (e["kind"], e["metadata"]["namespace"], e["metadata"]["name"],
-                                      " (%s)" % e["reason"] if e.get("reason") else "") for e in entries or [])
+    parts = []
+    for entry in entries or []:
+        reason = " (%s)" % entry["reason"] if entry.get("reason") else ""
+        parts.append("%s %s/%s%s" % (entry["kind"], entry["metadata"]["namespace"], entry["metadata"]["name"], reason))
+    return ", ".join(parts)

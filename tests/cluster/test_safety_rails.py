@@ -203,7 +203,7 @@ def test_a_live_lock_is_broken_only_when_asked(platform):
 
 
 def test_of_two_runs_started_at_the_same_moment_exactly_one_proceeds(platform):
-    commands = [platform.command(HOLD_LOCK, hold_lock_seconds=20) for _ in range(2)]
+    commands = [platform.command(HOLD_LOCK, hold_lock_seconds=20) for _run in range(2)]
     procs = [subprocess.Popen(command, cwd=REPO, env=platform.env(), stdout=subprocess.PIPE,
                               stderr=subprocess.STDOUT, text=True) for command in commands]
     outputs = [proc.communicate(timeout=600)[0] for proc in procs]
@@ -280,7 +280,7 @@ def test_objects_no_longer_declared_are_reported_and_removed_only_with_prune(pla
                 "auth-service": {"credentials": ["database", "redis"]}}
     proc = platform.site(core_services_services=services, core_services_overrides={})
     assert proc.returncode == 0, proc.output[-3000:]
-    reported = proc.output.replace("\n", " ")
+    reported = " ".join(proc.output.split())  # the summary wraps long lines
     _print_message("undeclared report", proc.output, "No longer declared")
     assert "No longer declared, still in the cluster (-e neurallog_prune=true removes them)" in reported
     for kind, name in (("HorizontalPodAutoscaler", "log-service-hpa"), ("Deployment", "action-service")):
@@ -290,7 +290,7 @@ def test_objects_no_longer_declared_are_reported_and_removed_only_with_prune(pla
 
     proc = platform.site(core_services_services=services, core_services_overrides={}, neurallog_prune=True)
     assert proc.returncode == 0, proc.output[-3000:]
-    assert "Removed, no longer declared (neurallog_prune)" in proc.output.replace("\n", " ")
+    assert "Removed, no longer declared (neurallog_prune)" in " ".join(proc.output.split())
     _print_message("prune report", proc.output, "Removed, no longer declared")
     assert not platform.exists(*log_hpa)
     wait_until("action-service deleted", lambda: not platform.exists(*action))
