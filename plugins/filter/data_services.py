@@ -39,4 +39,5 @@ class FilterModule(object):
             "data_sts_immutable_changes": _wrap(data_services.statefulset_immutable_changes, "data_sts_immutable_changes"),
             "data_elasticsearch_tls": _wrap(data_services.elasticsearch_tls, "data_elasticsearch_tls"),
             "data_rollout_diagnosis": data_services.rollout_diagnosis,
+            "data_lost_credentials": data_services.lost_credentials,
         }

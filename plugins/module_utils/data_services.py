@@ -452,3 +452,43 @@ def rollout_diagnosis(workload, pods=None, events=None, timeout=None):
             % (event.get("reason"), involved.get("kind"), involved.get("name"), (event.get("message") or "").strip())
         )
     return "\n".join(lines)
+
+
+def _stored_keys(existing):
+    secret = _first(existing)
+    return set(secret.get("data") or {}) | set(secret.get("stringData") or {})
+
+
+def lost_credentials(existing, keys, claims, service, secret_name, namespace, credentials_secret="",
+                     credentials_namespace="", reset=False):
+    """Why generating passwords now would lock a data service out of its
+    data, or "" when it is safe.
+
+    ``existing`` is the k8s_info result (or list, or Secret) of the Secret
+    that keeps the passwords, ``claims`` the service's PersistentVolumeClaims.
+    Generating is safe on a first install (no volume) or when every key is
+    stored; a missing key while a volume exists means the volume was
+    initialised with a password this run no longer knows. ``reset`` (the
+    service listed in neurallog_reset_credentials) allows it deliberately."""
+    missing = [key for key in keys if key not in _stored_keys(existing)]
+    if isinstance(claims, dict) and "resources" in claims:
+        claims = claims["resources"]
+    claim_names = sorted(((claim.get("metadata") or {}).get("name") or "?") for claim in (claims or []))
+    if not missing or not claim_names or reset:
+        return ""
+    state = "is missing" if not _first(existing) else "lacks the key(s) %s" % ", ".join(missing)
+    copy_hint = ""
+    if credentials_secret:
+        copy_hint = (" The application's copy in Secret %s/%s (key password) holds the application password if "
+                     "it still exists." % (credentials_namespace or namespace, credentials_secret))
+    literals = " ".join("--from-literal=%s=<old value>" % key for key in keys)
+    return (
+        "%s: the Secret %s/%s that keeps its password(s) (%s) %s, but its data volume(s) %s still exist, "
+        "initialised with the old password(s). Generating new ones would lock the platform out of its data, "
+        "so nothing was changed. Restore the Secret from your backup (kubectl apply -f <backup of the Secret>), "
+        "or recreate it with the old values: kubectl -n %s create secret generic %s %s.%s "
+        "To reset the password(s) deliberately instead, run again with "
+        "-e '{\"neurallog_reset_credentials\": [\"%s\"]}' and then set the new password(s) inside %s yourself "
+        "(the data on the volume keeps the old ones)."
+        % (service, namespace, secret_name, ", ".join(keys), state, ", ".join(claim_names), namespace,
+           secret_name, literals, copy_hint, service, service))
