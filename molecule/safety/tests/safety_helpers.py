@@ -43,8 +43,11 @@ def api_client():
 
 
 def _get(api, path):
-    return api.call_api(path, "GET", response_type="object", _return_http_data_only=True,
-                        auth_settings=["BearerToken"])
+    method, url, headers, body, post_params = api.param_serialize(
+        "GET", path, header_params={"Accept": "application/json"}, auth_settings=["BearerToken"])
+    response = api.call_api(method, url, header_params=headers, body=body, post_params=post_params)
+    response.read()
+    return json.loads(response.data)
 
 
 def _resources(api):
