@@ -137,6 +137,14 @@ def changed_tasks(output):
 
 
 def failure_message(output):
-    """The "msg" of the failed task(s), to show what a run said."""
-    return "\n".join(line.strip() for line in output.splitlines()
-                     if line.startswith("fatal:") or '"msg"' in line or line.strip().startswith("msg:"))[-3000:]
+    """What the failed task(s) said: each "fatal:" block of the output."""
+    blocks, block = [], None
+    for line in output.splitlines():
+        if line.startswith("fatal:"):
+            block = [line]
+            blocks.append(block)
+        elif block is not None and line.strip():
+            block.append(line)
+        else:
+            block = None
+    return "\n".join("\n".join(block) for block in blocks)[-3000:]

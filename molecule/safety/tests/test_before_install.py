@@ -15,7 +15,7 @@ __metaclass__ = type
 
 import pytest
 
-from safety_helpers import changed, changed_tasks, run_playbook, snapshot
+from safety_helpers import changed, changed_tasks, failure_message, run_playbook, snapshot
 
 # One bad setting per role: (role, extra vars, words the message must contain).
 BAD_SETTINGS = [
@@ -55,6 +55,7 @@ def test_check_mode_on_the_empty_cluster_predicts_changes_and_makes_none(empty_c
 def test_bad_setting_fails_before_any_change(empty_cluster, tmp_path, role, extra_vars, words):
     rc, output, _recap = run_playbook("site.yml", extra_vars=extra_vars, tmp_path=tmp_path)
     written = changed(empty_cluster, snapshot())
+    print("%s %s: rc %s, wrote %s\n%s" % (role, extra_vars, rc, written, failure_message(output)))
     assert rc != 0, "site.yml accepted the bad %s setting %s" % (role, extra_vars)
     assert written == [], "site.yml with the bad %s setting %s wrote %s before failing" % (role, extra_vars, written)
     missing = [word for word in words if word not in output]
