@@ -137,10 +137,10 @@ def changed_tasks(output):
 
 
 def failure_message(output):
-    """What the failed task(s) said: each "fatal:" block of the output."""
+    """What the failed task(s) said: each "fatal:" or "failed:" block of the output."""
     blocks, block = [], None
     for line in output.splitlines():
-        if line.startswith("fatal:"):
+        if line.startswith(("fatal:", "failed:")):
             block = [line]
             blocks.append(block)
         elif block is not None and line.strip():
