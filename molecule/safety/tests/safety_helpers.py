@@ -116,6 +116,7 @@ def run_playbook(playbook, extra_vars=None, check=False, tmp_path=None):
     if check:
         cmd += ["--check", "--diff"]
     env = dict(os.environ, ANSIBLE_CONFIG=os.path.join(PROJECT, "ansible.cfg"), ANSIBLE_NOCOLOR="1",
+               ANSIBLE_COLLECTIONS_PATH=os.path.join(PROJECT, "collections"),
                ANSIBLE_FORCE_COLOR="0", ANSIBLE_STDOUT_CALLBACK="ansible.builtin.default")
     proc = subprocess.run(cmd, cwd=PROJECT, env=env, capture_output=True, text=True, timeout=1500, check=False)
     output = proc.stdout + proc.stderr
