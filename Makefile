@@ -9,7 +9,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 CLUSTER := $(BIN)/python hack/localcluster/cluster.py
 INVENTORY ?= inventories/local
-MOLECULE_SCENARIOS ?= default tenants airgap
+MOLECULE_SCENARIOS ?= default tenants safety airgap
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 

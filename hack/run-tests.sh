@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 VENV=${VENV:-.venv}
 export PATH="$PWD/$VENV/bin:$PATH" ANSIBLE_CONFIG="$PWD/ansible.cfg"
 # ansible-test, molecule and pytest share one local cluster binary cache.
-scenarios=${MOLECULE_SCENARIOS:-default tenants airgap}
+scenarios=${MOLECULE_SCENARIOS:-default tenants safety airgap}
 summary=()
 
 stage() {

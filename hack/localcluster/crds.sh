@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# Writes the CustomResourceDefinitions of the optional APIs the collection
+# adapts to (Prometheus Operator, Gateway API, VPA) into one YAML stream and
+# prints its path. The CRDs come from the projects' own Go modules, at the
+# versions pinned in versions.env, downloaded once into the Go module cache.
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+# shellcheck source=versions.env
+. "$here/versions.env"
+cache=${NEURALLOG_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/neurallog}
+out="$cache/crds/prometheus-operator-$PROMETHEUS_OPERATOR_VERSION-gateway-api-$GATEWAY_API_VERSION-vpa-$VPA_VERSION.yaml"
+export GOFLAGS=-mod=mod GOTOOLCHAIN=local
+
+if [ ! -s "$out" ]; then
+  mkdir -p "$cache/crds"
+  module_dir() {
+    (cd "$cache/crds" && go mod download -json "$1" | sed -n 's/.*"Dir": "\(.*\)".*/\1/p')
+  }
+  prom=$(module_dir "github.com/prometheus-operator/prometheus-operator@$PROMETHEUS_OPERATOR_VERSION")
+  gateway=$(module_dir "sigs.k8s.io/gateway-api@$GATEWAY_API_VERSION")
+  vpa=$(module_dir "k8s.io/autoscaler/vertical-pod-autoscaler@$VPA_VERSION")
+  tmp=$(mktemp "$out.XXXXXX")
+  {
+    # The kinds the collection creates (and PodMonitor, which a Prometheus
+    # resource selects alongside them).
+    for f in servicemonitors podmonitors prometheusrules; do
+      printf -- '---\n'; cat "$prom/example/prometheus-operator-crd/monitoring.coreos.com_$f.yaml"
+    done
+    # The standard channel's CRDs (its ValidatingAdmissionPolicy is left out).
+    for f in "$gateway"/config/crd/standard/gateway.networking.k8s.io_*.yaml; do
+      case "$f" in *_vap_*) continue ;; esac
+      printf -- '---\n'; cat "$f"
+    done
+    printf -- '---\n'; cat "$vpa/deploy/vpa-v1-crd-gen.yaml"
+  } >"$tmp"
+  chmod 0644 "$tmp" && mv "$tmp" "$out"
+fi
+echo "$out"
