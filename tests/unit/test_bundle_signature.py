@@ -22,6 +22,7 @@ import pytest
 INSTALL_SH = os.path.join(os.path.dirname(__file__), "..", "..", "roles", "airgap_bundle", "files", "install.sh")
 NAMESPACE = "neurallog-bundle"
 
+
 def _run(argv, **kwargs):
     return subprocess.run(argv, check=True, capture_output=True, text=True, **kwargs)
 
