@@ -15,6 +15,7 @@ REGISTRY_CA_FILE=""
 REGISTRY_INSECURE=false
 INVENTORY="$BUNDLE_DIR/inventories/local"
 ALLOWED_SIGNERS=""
+ALLOW_UNSIGNED=false
 PYTHON=python3
 VENV=""
 MIN_FREE_MB=""
@@ -31,7 +32,10 @@ Usage: install.sh --registry HOST[:PORT] [options] [-- ansible-playbook options]
   --registry-ca-file FILE      CA bundle (PEM) the registry's certificate is checked against
   --registry-insecure          registry without TLS (plain HTTP) or with an unverifiable certificate
   --inventory PATH             Ansible inventory of the target cluster (default: inventories/local)
-  --allowed-signers FILE       check SHA256SUMS.sig against this ssh allowed_signers file
+  --allowed-signers FILE       ssh allowed_signers file with the release key(s) SHA256SUMS.sig
+                               must be signed with (required unless --allow-unsigned)
+  --allow-unsigned             install a bundle whose signature is absent or not checked
+                               (no --allowed-signers); prints a warning
   --python PYTHON              Python for the virtualenv (default: python3)
   --venv DIR                   virtualenv folder (default: ~/.local/share/neurallog/venv-<bundle>)
   --min-free-mb N              free space required for the virtualenv (default: from the bundle)
@@ -39,6 +43,7 @@ Usage: install.sh --registry HOST[:PORT] [options] [-- ansible-playbook options]
 USAGE
 }
 
+warn() { echo "neurallog install: WARNING: $*" >&2; }
 fail() {
   echo "neurallog install: ERROR: $1" >&2
   exit "${2:-1}"
@@ -54,6 +59,7 @@ while [ $# -gt 0 ]; do
     --registry-insecure) REGISTRY_INSECURE=true; shift ;;
     --inventory) INVENTORY=${2:?}; shift 2 ;;
     --allowed-signers) ALLOWED_SIGNERS=${2:?}; shift 2 ;;
+    --allow-unsigned) ALLOW_UNSIGNED=true; shift ;;
     --python) PYTHON=${2:?}; shift 2 ;;
     --venv) VENV=${2:?}; shift 2 ;;
     --min-free-mb) MIN_FREE_MB=${2:?}; shift 2 ;;
@@ -85,15 +91,36 @@ unlisted=$(comm -13 <(sed 's/^[0-9a-f]*  //' SHA256SUMS | LC_ALL=C sort) \
 $unlisted" 3
 say "checksums verified ($(wc -l < SHA256SUMS) files)"
 
-# 2. Signature, when an allowed_signers file is given.
+# 2. Signature. Checked by default: without a trusted key (--allowed-signers)
+#    a bundle whose checksums were re-computed after tampering, or whose
+#    signature was deleted, cannot be told from the real one, so installing
+#    it unverified takes --allow-unsigned and is announced.
+if [ -n "$ALLOWED_SIGNERS" ] && [ "$ALLOW_UNSIGNED" = true ]; then
+  fail "give --allowed-signers or --allow-unsigned, not both" 2
+fi
+# The build records in manifest.json (covered by SHA256SUMS) that it signed.
+manifest_signed=false
+grep -Eq '"signed": *true' manifest.json 2>/dev/null && manifest_signed=true
 if [ -n "$ALLOWED_SIGNERS" ]; then
   [ -f "$ALLOWED_SIGNERS" ] || fail "--allowed-signers $ALLOWED_SIGNERS does not exist" 2
-  [ -f SHA256SUMS.sig ] || fail "--allowed-signers given but the bundle is not signed (no SHA256SUMS.sig); nothing was installed" 3
+  [ -f SHA256SUMS.sig ] || fail "signature check FAILED: the bundle is not signed (no SHA256SUMS.sig) but --allowed-signers requires a signature; nothing was installed" 3
   signer=$(ssh-keygen -Y find-principals -s SHA256SUMS.sig -f "$ALLOWED_SIGNERS" 2>/dev/null | head -n1) ||
     fail "signature check FAILED: SHA256SUMS.sig was not made by a key in $ALLOWED_SIGNERS; nothing was installed" 3
+  [ -n "$signer" ] ||
+    fail "signature check FAILED: SHA256SUMS.sig was not made by a key in $ALLOWED_SIGNERS; nothing was installed" 3
   ssh-keygen -Y verify -f "$ALLOWED_SIGNERS" -I "$signer" -n "$SIG_NAMESPACE" -s SHA256SUMS.sig < SHA256SUMS >/dev/null 2>&1 ||
-    fail "signature check FAILED for SHA256SUMS (signer $signer); nothing was installed" 3
+    fail "signature check FAILED for SHA256SUMS (signer $signer): SHA256SUMS was changed after signing; nothing was installed" 3
   say "signature verified (signer $signer)"
+elif [ -f SHA256SUMS.sig ]; then
+  [ "$ALLOW_UNSIGNED" = true ] ||
+    fail "signature check FAILED: the bundle is signed (SHA256SUMS.sig) but there is no key to check it against: give --allowed-signers FILE with the release key (or --allow-unsigned to install it unverified); nothing was installed" 3
+  warn "the bundle's signature was NOT checked (--allow-unsigned): nothing proves who built it or that SHA256SUMS was not re-computed after tampering"
+elif [ "$manifest_signed" = true ]; then
+  fail "signature check FAILED: manifest.json says the bundle was signed but SHA256SUMS.sig is missing (removed after the build?); nothing was installed" 3
+else
+  [ "$ALLOW_UNSIGNED" = true ] ||
+    fail "signature check FAILED: the bundle is not signed (no SHA256SUMS.sig), so its origin cannot be checked: install a signed bundle with --allowed-signers FILE, or pass --allow-unsigned to install it anyway; nothing was installed" 3
+  warn "installing an UNSIGNED bundle (--allow-unsigned): nothing proves who built it; the checksums only catch accidental corruption"
 fi
 [ "$VERIFY_ONLY" = true ] && exit 0
 
