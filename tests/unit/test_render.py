@@ -212,8 +212,8 @@ def secret_renders(request, tmp_path_factory):
 
 def test_rerender_writes_the_same_bytes_and_keeps_every_secret(secret_renders):
     first, again = secret_renders["first"], secret_renders["again"]
-    assert objects_in(first, "secrets/*.yaml"), "no Secret rendered"
     assert snapshot(first) == snapshot(again)
+    assert objects_in(first, "secrets/*.yaml"), "no Secret rendered"
     # Nothing was rewritten: the re-render reports no change at all.
     assert re.search(r"localhost\s*:\s*ok=\d+\s+changed=0\s", secret_renders["output"]), secret_renders["output"][-1500:]
 
