@@ -274,3 +274,15 @@ def test_switching_render_secrets_removes_the_other_form(secret_renders, tmp_pat
     render_into(work, playbook, inventory, "neurallog_render_secrets=none")
     assert not list((work / "secrets").glob("*.yaml"))
     assert list((work / "required-secrets").glob("*.txt"))
+
+
+def test_render_secrets_refuses_an_unknown_value(tmp_path):
+    out = tmp_path / "out"
+    env = dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"), KUBECONFIG=str(tmp_path / "none"),
+               K8S_AUTH_KUBECONFIG=str(tmp_path / "none"))
+    proc = subprocess.run([str(Path(sys.executable).parent / "ansible-playbook"), "site.yml", "-i", "inventories/onprem",
+                           "-e", "neurallog_render_dir=%s" % out, "-e", "neurallog_render_secrets=vault"],
+                          cwd=str(ROOT), env=env, capture_output=True, text=True, timeout=600, check=False)
+    assert proc.returncode != 0
+    assert "neurallog_render_secrets must be one of: file, none, got: vault" in proc.stdout
+    assert not out.exists(), "something was rendered before the setting was checked"
