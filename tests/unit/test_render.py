@@ -67,7 +67,8 @@ def render(tmp_path_factory, inventory, *extra):
     proc = subprocess.run(cmd, cwd=str(ROOT), env=env, capture_output=True, text=True, timeout=600, check=False)
     assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
     docs = []
-    for path in sorted(out.glob("*.yaml")):
+    # Secrets are written apart, to secrets/ (neurallog_render_secrets=file).
+    for path in sorted(out.glob("*.yaml")) + sorted(out.glob("secrets/*.yaml")):
         docs += [(path.name, d) for d in yaml.safe_load_all(path.read_text()) if d]
     assert docs, "nothing rendered"
     return docs
