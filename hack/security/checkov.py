@@ -104,7 +104,7 @@ def documented_checks():
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n", maxsplit=1)[0])
     parser.add_argument("--keep", help="render into this folder (kept) instead of a temporary one")
     parser.add_argument("--json", help="write the figures and failed checks to this file")
     parser.add_argument("--only", nargs="*", help="renders to run (%s)" % ", ".join(RENDERS))
@@ -139,7 +139,7 @@ def main(argv=None):
     listed = documented_checks()
     undocumented = set()
     print("checkov %s (kubernetes framework), %d renders in %.0f s" % (
-        subprocess.run([binary, "--version"], capture_output=True, text=True).stdout.strip(), len(results),
+        subprocess.run([binary, "--version"], capture_output=True, text=True, check=True).stdout.strip(), len(results),
         time.time() - start))
     print("%-18s %8s %8s %10s" % ("render", "failed", "total", "resources"))
     for name, (summary, _failed) in results.items():
