@@ -2,6 +2,7 @@
 #   make deploy   set up everything; with no KUBECONFIG given, bring up the
 #                 local test cluster and run site.yml on it
 #   make test     the whole test suite (lint, sanity, unit, cluster, Molecule)
+#   make security render every inventory and example tenants, run checkov, print the figures
 SHELL := /bin/bash
 .SHELLFLAGS := -eu -o pipefail -c
 PYTHON ?= python3
@@ -14,7 +15,7 @@ export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
 .PHONY: help deps venv binaries cluster-up cluster-down cluster-status cluster-demo deploy site \
-        lint sanity unit cluster-test molecule test build bench bench-tenants bundle images clean
+        lint sanity unit cluster-test molecule test security build bench bench-tenants bundle images clean
 
 help:
 	@sed -n 's/^#   //p' Makefile
@@ -87,6 +88,11 @@ molecule: venv binaries
 
 test: deps venv binaries
 	hack/run-tests.sh
+
+# checkov on every rendered inventory and the example tenants, offline, in
+# its own virtualenv (hack/security/checkov-venv.sh); docs/security.md.
+security: venv
+	$(BIN)/python hack/security/checkov.py $(SECURITY_ARGS)
 
 build: venv
 	mkdir -p dist && $(BIN)/ansible-galaxy collection build --force --output-path dist .

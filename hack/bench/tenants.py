@@ -31,7 +31,7 @@ VENV_BIN = ROOT / ".venv" / "bin"
 # API server), unless KUBECTL names another.
 _CACHED_KUBECTL = Path(os.environ.get("NEURALLOG_CACHE_DIR") or Path.home() / ".cache" / "neurallog") / "bin" / "kubectl"
 KUBECTL = Path(os.environ.get("KUBECTL") or (_CACHED_KUBECTL if _CACHED_KUBECTL.exists() else shutil.which("kubectl") or "kubectl"))
-RENDER_ORDER = ("tenants.yaml", "tenant-secrets.yaml", "tenant-redis.yaml")
+RENDER_ORDER = ("tenants.yaml", "secrets/tenant-secrets.yaml", "tenant-redis.yaml")
 RECAP = re.compile(r"changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)")
 
 

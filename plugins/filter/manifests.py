@@ -8,6 +8,7 @@ __metaclass__ = type
 
 from ansible_collections.neurallog.platform.plugins.module_utils.manifests import (
     pending_objects,
+    rendered_secrets,
     secret_values,
     split_for_check_mode,
     stamp_applied_hash,
@@ -25,4 +26,5 @@ class FilterModule(object):
             "split_for_check_mode": split_for_check_mode,
             "stamp_applied_hash": stamp_applied_hash,
             "pending_objects": pending_objects,
+            "rendered_secrets": rendered_secrets,
         }

@@ -9,8 +9,10 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import base64
+import glob
 import hashlib
 import json
+import os
 import secrets
 import string
 
@@ -86,6 +88,40 @@ def secret_values(existing, keys, length=32):
         else:
             values[key] = generate_password(length)
     return values
+
+
+# Render mode writes Secrets here, under the render folder, apart from the
+# other manifests (folder 0700, files 0600).
+RENDER_SECRETS_DIR = "secrets"
+
+
+def rendered_secrets(render_dir, name=None, namespace=None):
+    """Secrets an earlier render wrote to ``<render_dir>/secrets/*.yaml``,
+    optionally only those named ``name`` and/or in ``namespace``, in the
+    form kubernetes.core.k8s_info returns them (base64 ``data``). A
+    re-render reads its passwords and certificates back from there, so it
+    writes the same bytes and never rotates a credential."""
+    found = []
+    if not render_dir:
+        return found
+    for path in sorted(glob.glob(os.path.join(render_dir, RENDER_SECRETS_DIR, "*.yaml"))):
+        with open(path) as handle:
+            for doc in yaml.safe_load_all(handle):
+                if not isinstance(doc, dict) or doc.get("kind") != "Secret":
+                    continue
+                metadata = doc.get("metadata") or {}
+                if name is not None and metadata.get("name") != name:
+                    continue
+                if namespace is not None and metadata.get("namespace") != namespace:
+                    continue
+                if doc.get("stringData"):
+                    data = dict(doc.get("data") or {})
+                    for key, value in doc["stringData"].items():
+                        data[key] = base64.b64encode(str(value).encode("utf-8")).decode("ascii")
+                    doc = dict(doc, data=data)
+                    doc.pop("stringData")
+                found.append(doc)
+    return found
 
 
 def split_for_check_mode(manifests, existing_namespaces):

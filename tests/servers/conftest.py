@@ -42,7 +42,8 @@ class Rendered(object):
     def __init__(self, directory):
         self.directory = directory
         self.objects = {}
-        for path in sorted(glob.glob(os.path.join(directory, "*.yaml"))):
+        # Secrets are written apart, to secrets/ (neurallog_render_secrets=file).
+        for path in sorted(glob.glob(os.path.join(directory, "*.yaml")) + glob.glob(os.path.join(directory, "secrets", "*.yaml"))):
             with open(path) as handle:
                 for doc in yaml.safe_load_all(handle):
                     if doc:

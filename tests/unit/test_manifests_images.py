@@ -32,6 +32,26 @@ def test_secret_values_keep_stored_and_generate_missing():
     assert manifests.secret_values(None, ["a"], length=20)["a"].__len__() == 20
 
 
+def test_rendered_secrets_reads_the_secrets_folder_only(tmp_path):
+    (tmp_path / "secrets").mkdir()
+    secret = {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "pg", "namespace": "data"},
+              "data": {"password": base64.b64encode(b"stored-password-1234").decode()}}
+    other = {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "pg", "namespace": "other"},
+             "stringData": {"password": "plain-password-12345"}}
+    (tmp_path / "secrets" / "pg.yaml").write_text(manifests.to_manifest_stream([secret, other]))
+    # Secrets outside secrets/ are not read back.
+    (tmp_path / "pg.yaml").write_text(manifests.to_manifest_stream([dict(secret, metadata={"name": "x", "namespace": "data"})]))
+    found = manifests.rendered_secrets(str(tmp_path), name="pg", namespace="data")
+    assert found == [secret]
+    assert manifests.secret_values(found, ["password"])["password"] == "stored-password-1234"
+    # stringData is folded into data, as the API server returns it
+    folded = manifests.rendered_secrets(str(tmp_path), namespace="other")
+    assert manifests.secret_values(folded, ["password"])["password"] == "plain-password-12345"
+    assert [s["metadata"]["name"] for s in manifests.rendered_secrets(str(tmp_path))] == ["pg", "pg"]
+    assert manifests.rendered_secrets(str(tmp_path / "missing")) == []
+    assert manifests.rendered_secrets("") == []
+
+
 def test_generated_password_length_is_bounded():
     with pytest.raises(ValueError, match="at least 16"):
         manifests.generate_password(8)

@@ -9,10 +9,12 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import base64
 import functools
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -67,7 +69,8 @@ def render(tmp_path_factory, inventory, *extra, playbooks=("site.yml",)):
         proc = subprocess.run(cmd, cwd=str(ROOT), env=env, capture_output=True, text=True, timeout=600, check=False)
         assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
     docs = []
-    for path in sorted(out.glob("*.yaml")):
+    # Secrets are written apart, to secrets/ (neurallog_render_secrets=file).
+    for path in sorted(out.glob("*.yaml")) + sorted(out.glob("secrets/*.yaml")):
         docs += [(path.name, d) for d in yaml.safe_load_all(path.read_text()) if d]
     assert docs, "nothing rendered"
     return docs
@@ -157,3 +160,132 @@ def test_optional_apis_render_custom_resources(rendered_everything):
     ingress = next(d for _path, d in rendered_everything if d["kind"] == "Ingress")
     assert ingress["metadata"]["annotations"]["cert-manager.io/cluster-issuer"] == "letsencrypt-prod"
     assert not any(d["kind"] == "Secret" and d["type"] == "kubernetes.io/tls" for _path, d in rendered_everything)
+
+
+# Render mode and Secrets: site.yml on one inventory and the tenants of the
+# local inventory, each rendered into a folder, re-rendered into a copy of
+# it, and rendered with neurallog_render_secrets=none.
+SECRET_TARGETS = {"platform": ("site.yml", "onprem"), "tenants": ("playbooks/tenants.yml", "local")}
+# Keys whose values are secret material (host, port, username are not).
+SECRET_KEYS = {"password", "postgres-password", "tls.key", "auth.conf", "url"}
+
+
+def render_into(out, playbook, inventory, *extra):
+    env = dict(os.environ)
+    env.update({
+        "ANSIBLE_CONFIG": str(ROOT / "ansible.cfg"),
+        "K8S_AUTH_KUBECONFIG": str(out.parent / "no-such-kubeconfig"),
+        "KUBECONFIG": str(out.parent / "no-such-kubeconfig"),
+    })
+    cmd = [str(Path(sys.executable).parent / "ansible-playbook"), playbook,
+           "-i", "inventories/%s" % inventory, "-e", "neurallog_render_dir=%s" % out]
+    for arg in extra:
+        cmd += ["-e", arg]
+    proc = subprocess.run(cmd, cwd=str(ROOT), env=env, capture_output=True, text=True, timeout=600, check=False)
+    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
+    return proc.stdout
+
+
+def snapshot(folder):
+    """Relative path -> (mode, bytes) of every file and folder under ``folder``."""
+    out = {".": (oct(folder.stat().st_mode & 0o777), None)}
+    for path in sorted(folder.rglob("*")):
+        out[str(path.relative_to(folder))] = (oct(path.stat().st_mode & 0o777),
+                                              path.read_bytes() if path.is_file() else None)
+    return out
+
+
+def objects_in(folder, pattern):
+    return [d for path in sorted(folder.glob(pattern)) for d in yaml.safe_load_all(path.read_text()) if d]
+
+
+@pytest.fixture(scope="module", params=sorted(SECRET_TARGETS))
+def secret_renders(request, tmp_path_factory):
+    playbook, inventory = SECRET_TARGETS[request.param]
+    base = tmp_path_factory.mktemp("secrets-%s" % request.param)
+    first = base / "first"
+    render_into(first, playbook, inventory)
+    again = base / "again"
+    shutil.copytree(str(first), str(again))
+    output = render_into(again, playbook, inventory)
+    none = base / "none"
+    render_into(none, playbook, inventory, "neurallog_render_secrets=none")
+    return {"name": request.param, "first": first, "again": again, "none": none, "output": output}
+
+
+def test_rerender_writes_the_same_bytes_and_keeps_every_secret(secret_renders):
+    first, again = secret_renders["first"], secret_renders["again"]
+    assert snapshot(first) == snapshot(again)
+    assert objects_in(first, "secrets/*.yaml"), "no Secret rendered"
+    # Nothing was rewritten: the re-render reports no change at all.
+    assert re.search(r"localhost\s*:\s*ok=\d+\s+changed=0\s", secret_renders["output"]), secret_renders["output"][-1500:]
+
+
+def test_render_folder_modes(secret_renders):
+    modes = dict((path, mode) for path, (mode, _content) in snapshot(secret_renders["first"]).items())
+    assert modes.pop(".") == "0o750"
+    assert modes.pop("secrets") == "0o700"
+    secret_files = [p for p in modes if p.startswith("secrets/")]
+    assert secret_files
+    assert all(modes.pop(p) == "0o600" for p in secret_files), secret_files
+    assert modes and set(modes.values()) == {"0o640"}, modes
+
+
+def test_secrets_are_only_in_the_secrets_files(secret_renders):
+    first = secret_renders["first"]
+    outside = [p for p in first.rglob("*") if p.is_file() and p.parent != first / "secrets"]
+    assert outside
+    assert not [d for p in outside for d in yaml.safe_load_all(p.read_text()) if d and d.get("kind") == "Secret"]
+    material = set()
+    for secret in objects_in(first, "secrets/*.yaml"):
+        for key, value in (secret.get("data") or {}).items():
+            if key in SECRET_KEYS:
+                plain = base64.b64decode(value).decode("utf-8")
+                material.add(value)
+                # PEM keys: every body line; otherwise the whole value.
+                material.update(line for line in plain.splitlines() if len(line) >= 16 and "-----" not in line)
+                if "-----" not in plain:
+                    material.add(plain)
+    assert len(material) >= 2
+    for path in outside:
+        text = path.read_text()
+        leaked = [m[:4] + "..." for m in material if m in text]
+        assert not leaked, "%s holds Secret values %s" % (path.name, leaked)
+
+
+def test_render_secrets_none_renders_no_secret(secret_renders):
+    first, none = secret_renders["first"], secret_renders["none"]
+    assert not (none / "secrets").exists()
+    rendered = [d for p in none.rglob("*.yaml") for d in yaml.safe_load_all(p.read_text()) if d]
+    assert rendered and not [d for d in rendered if d["kind"] == "Secret"]
+    # Everything else is what the file mode writes, byte for byte.
+    without_secrets = dict((k, v) for k, v in snapshot(first).items() if not k.startswith("secrets"))
+    assert without_secrets == dict((k, v) for k, v in snapshot(none).items() if not k.startswith("required-secrets"))
+    # The Secrets the user must create are listed by name, without values.
+    listed = "".join(p.read_text() for p in sorted((none / "required-secrets").glob("*.txt")))
+    expected = sorted("%s/%s" % (s["metadata"]["namespace"], s["metadata"]["name"])
+                      for s in objects_in(first, "secrets/*.yaml"))
+    found = sorted(re.findall(r"^([a-z0-9-]+/[a-z0-9.-]+) \(", listed, re.M))
+    assert found == expected
+    assert all(os.stat(str(p)).st_mode & 0o777 == 0o640 for p in (none / "required-secrets").glob("*.txt"))
+
+
+def test_switching_render_secrets_removes_the_other_form(secret_renders, tmp_path):
+    work = tmp_path / "switch"
+    shutil.copytree(str(secret_renders["first"]), str(work))
+    playbook, inventory = SECRET_TARGETS[secret_renders["name"]]
+    render_into(work, playbook, inventory, "neurallog_render_secrets=none")
+    assert not list((work / "secrets").glob("*.yaml"))
+    assert list((work / "required-secrets").glob("*.txt"))
+
+
+def test_render_secrets_refuses_an_unknown_value(tmp_path):
+    out = tmp_path / "out"
+    env = dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"), KUBECONFIG=str(tmp_path / "none"),
+               K8S_AUTH_KUBECONFIG=str(tmp_path / "none"))
+    proc = subprocess.run([str(Path(sys.executable).parent / "ansible-playbook"), "site.yml", "-i", "inventories/onprem",
+                           "-e", "neurallog_render_dir=%s" % out, "-e", "neurallog_render_secrets=vault"],
+                          cwd=str(ROOT), env=env, capture_output=True, text=True, timeout=600, check=False)
+    assert proc.returncode != 0
+    assert "neurallog_render_secrets must be one of: file, none, got: vault" in proc.stdout
+    assert not out.exists(), "something was rendered before the setting was checked"
