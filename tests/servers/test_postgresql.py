@@ -13,15 +13,13 @@ __metaclass__ = type
 import os
 import pwd
 import subprocess
-import time
 
 import psycopg
 import pytest
 
-from server_helpers import find_binary, free_port, wait_for_port
+from server_helpers import find_binary, free_port
 
 PG_PATTERNS = "/usr/lib/postgresql/*/bin/%s"
-ENTRYPOINT = os.path.join(os.path.dirname(__file__), "fixtures", "postgres-docker-entrypoint.sh")
 
 
 def _chown_tree(path, uid, gid):
@@ -194,71 +192,3 @@ def test_init_sql_refuses_to_run_without_its_environment(rendered, postgres, ser
          "-d", "postgres", "-c", "SELECT count(*) FROM pg_roles WHERE rolname = 'neurallog'"]
     )
     assert roles.stdout.strip() == "0"
-
-
-def test_official_entrypoint_initialises_from_the_secret_files(rendered, server_dir):
-    """The postgres image's own entrypoint (tests/servers/fixtures), run with
-    the container's environment: the superuser password from
-    POSTGRES_PASSWORD_FILE, the init SQL from /docker-entrypoint-initdb.d
-    reading NEURALLOG_DB_PASSWORD_FILE; then the server it starts accepts
-    both passwords and the core services' URL."""
-    bins = dict((name, find_binary(name, [PG_PATTERNS % name])) for name in ("initdb", "postgres", "psql"))
-    bash = find_binary("bash")
-    run_as = None
-    if os.geteuid() == 0:
-        # The Debian package's account: it may use the default socket folder.
-        account = pwd.getpwnam("postgres")
-        run_as = {"user": account.pw_uid, "group": account.pw_gid, "extra_groups": []}
-    init_dir = os.path.join(server_dir, "docker-entrypoint-initdb.d")
-    os.makedirs(init_dir)
-    os.rename(_init_sql(rendered, server_dir), os.path.join(init_dir, "10-neurallog-init.sql"))
-    with open(ENTRYPOINT) as handle:
-        entrypoint = handle.read()
-    assert entrypoint.count("/docker-entrypoint-initdb.d/") == 2
-    script = os.path.join(server_dir, "docker-entrypoint.sh")
-    with open(script, "w") as handle:
-        handle.write(entrypoint.replace("/docker-entrypoint-initdb.d/", init_dir + "/"))
-    port = free_port()
-    env = _pod_env(rendered, os.path.join(server_dir, "secrets"), prefix="")
-    container_pgdata = env.pop("PGDATA")
-    assert container_pgdata.startswith("/var/lib/postgresql/data/")
-    assert env["POSTGRES_PASSWORD_FILE"].startswith(os.path.join(server_dir, "secrets"))
-    env.update(PGDATA=os.path.join(server_dir, "data", "pgdata"), PGPORT=str(port), HOME=server_dir,
-               PATH=os.path.dirname(bins["postgres"]) + os.pathsep + os.environ.get("PATH", ""), LANG="C.UTF-8")
-    if run_as:
-        _chown_tree(server_dir, run_as["user"], run_as["group"])
-    log_path = os.path.join(server_dir, "entrypoint.log")
-    log = open(log_path, "w")
-    process = subprocess.Popen([bash, script, "postgres", "-c", "listen_addresses=127.0.0.1"],
-                               env=env, stdout=log, stderr=subprocess.STDOUT, **(run_as or {}))
-    try:
-        deadline = time.time() + 120
-        while time.time() < deadline and process.poll() is None:
-            with open(log_path) as handle:
-                if "init process complete" in handle.read():
-                    break
-            time.sleep(0.2)
-        wait_for_port(port, process, timeout=60)
-        secrets = rendered.secret("postgresql")
-        credentials = rendered.secret("database-credentials")
-        with psycopg.connect(host="127.0.0.1", port=port, user="postgres", password=secrets["postgres-password"],
-                             dbname="postgres", connect_timeout=10) as conn:
-            assert conn.execute("SELECT rolsuper FROM pg_roles WHERE rolname = 'neurallog'").fetchone() == (False,)
-        info = psycopg.conninfo.conninfo_to_dict(credentials["url"])
-        info.update(host="127.0.0.1", port=str(port))
-        with psycopg.connect(connect_timeout=10, **info) as conn:
-            assert conn.execute("SELECT current_user, current_database()").fetchone() == ("neurallog", "neurallog")
-        with pytest.raises(psycopg.OperationalError):
-            psycopg.connect(host="127.0.0.1", port=port, user="postgres", password="wrong", dbname="postgres")
-        with open(log_path) as handle:
-            output = handle.read()
-        for value in secrets.values():
-            assert value not in output
-    except AssertionError:
-        with open(log_path) as handle:
-            print(handle.read())
-        raise
-    finally:
-        process.terminate()
-        process.wait(30)
-        log.close()
