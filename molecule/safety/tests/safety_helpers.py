@@ -25,7 +25,7 @@ import subprocess
 import sys
 
 import yaml
-from kubernetes import client, config
+from kubernetes import config
 
 PROJECT = os.environ.get("MOLECULE_PROJECT_DIRECTORY") or os.path.abspath(
     os.path.join(os.path.dirname(__file__), "..", "..", ".."))
