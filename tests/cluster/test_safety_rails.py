@@ -81,12 +81,24 @@ class Platform:
         except client.ApiException as exc:
             if exc.status != 409:
                 raise
+        self.wait_for_namespace_defaults()
         stamp = renewed.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
         self.dynamic.create(self.leases, namespace=self.system, body={
             "apiVersion": "coordination.k8s.io/v1", "kind": "Lease",
             "metadata": {"name": "neurallog-lock", "namespace": self.system, "labels": LABELS},
             "spec": {"holderIdentity": holder, "leaseDurationSeconds": duration,
                      "acquireTime": stamp, "renewTime": stamp}})
+
+    def wait_for_namespace_defaults(self):
+        """The controllers add a default ServiceAccount and the
+        kube-root-ca.crt ConfigMap to a new namespace shortly after it is
+        created; wait for both so that they are not taken for writes of the
+        run under test."""
+        def present():
+            names = ([sa.metadata.name for sa in self.core.list_namespaced_service_account(self.system).items]
+                     + [cm.metadata.name for cm in self.core.list_namespaced_config_map(self.system).items])
+            return "default" in names and "kube-root-ca.crt" in names
+        wait_until("the default ServiceAccount and CA ConfigMap of %s" % self.system, present)
 
     def versions(self):
         """kind/namespace/name -> resourceVersion of everything in the namespaces."""
