@@ -1,0 +1,257 @@
+# -*- coding: utf-8 -*-
+# Copyright: NeuralLog platform engineering
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Controller side of neurallog.platform.plan (documented in
+plugins/modules/plan.py); the engine is plugins/plugin_utils/reconcile.py."""
+
+from __future__ import annotations
+
+import datetime
+import os
+import stat
+
+from ansible.errors import AnsibleError
+from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
+from ansible.plugins.action import ActionBase
+
+from ansible_collections.neurallog.platform.plugins.action.run_lock import default_holder
+from ansible_collections.neurallog.platform.plugins.module_utils import manifests as manifest_utils
+from ansible_collections.neurallog.platform.plugins.module_utils import run_lock as lock_utils
+from ansible_collections.neurallog.platform.plugins.module_utils import undeclared as undeclared_utils
+from ansible_collections.neurallog.platform.plugins.plugin_utils.cluster import Cluster, ClusterError, ClusterLeaseStore
+from ansible_collections.neurallog.platform.plugins.plugin_utils.reconcile import MANAGED_SELECTOR, Plan, PlanError
+
+ARGUMENT_SPEC = dict(
+    components=dict(type="list", elements="str", default=[]),
+    run=dict(type="str", default="site.yml"),
+    lock=dict(type="bool", default=True),
+    timeout=dict(type="int", default=20),
+)
+
+# The optional APIs the platform uses when the cluster serves them.
+CAPABILITY_APIS = {
+    "cert_manager": ("cert-manager.io/v1", "Certificate"),
+    "vpa": ("autoscaling.k8s.io/v1", "VerticalPodAutoscaler"),
+    "gateway_api": ("gateway.networking.k8s.io/v1", "Gateway"),
+    "prometheus_operator": ("monitoring.coreos.com/v1", "ServiceMonitor"),
+}
+ROLES_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))), "roles")
+
+
+def _now():
+    return datetime.datetime.now(datetime.timezone.utc)
+
+
+def _version_tuple(text):
+    return tuple(int(part) for part in str(text).split(".")[:2])
+
+
+def preflight(plan):
+    """The cluster checks: Kubernetes version, optional APIs, StorageClass."""
+    overrides = plan.value(plan.variables["preflight_capability_overrides"]) or {}
+    forced = dict((key, value) for key, value in overrides.items() if value is not None)
+    if plan.cluster is None:
+        capabilities = dict(plan.value(plan.variables["preflight_render_capabilities"]) or {})
+        capabilities.update(forced)
+        plan.facts.update(preflight_kubernetes_version="", preflight_capabilities=capabilities)
+        return
+    version = plan.cluster.version()
+    minor = "".join(ch for ch in str(version.get("minor", "")) if ch.isdigit())
+    server = "%s.%s" % (version.get("major"), minor)
+    detected = dict((name, plan.cluster.served(*api)) for name, api in CAPABILITY_APIS.items())
+    capabilities = dict(detected)
+    capabilities.update(forced)
+    minimum = str(plan.value(plan.variables["preflight_min_kubernetes_version"]))
+    missing = [name for name, on in capabilities.items() if on and not detected.get(name)]
+    problems = []
+    if _version_tuple(server) < _version_tuple(minimum):
+        problems.append("Kubernetes %s is older than preflight_min_kubernetes_version (%s)." % (server, minimum))
+    if missing:
+        problems.append("preflight_capability_overrides turns on %s but the cluster lacks %s." % (
+            ", ".join(missing), ", ".join("%s %s" % CAPABILITY_APIS[name] for name in missing)))
+    if problems:
+        raise PlanError("Cluster not supported: " + " ".join(problems))
+    classes = plan.cluster.list("storage.k8s.io/v1", "StorageClass")
+    names = [c["metadata"]["name"] for c in classes]
+    defaults = [c for c in classes if ((c["metadata"].get("annotations") or {})
+                                       .get("storageclass.kubernetes.io/is-default-class") == "true")]
+    wanted = plan.value(plan.variables["neurallog_storage_class"]) or ""
+    if (wanted and wanted not in names) or (not wanted and not defaults):
+        raise PlanError("StorageClass check: %s; available: %s." % (
+            ("neurallog_storage_class is '%s' but the cluster has no such StorageClass" % wanted) if wanted else
+            "neurallog_storage_class is empty and the cluster has no default StorageClass", ", ".join(names) or "none"))
+    plan.facts.update(preflight_kubernetes_version=server, preflight_capabilities=capabilities)
+
+
+def _write(path, content, mode, changed):
+    """Write ``content`` to ``path`` with ``mode`` unless it holds it already."""
+    old = None
+    if os.path.exists(path):
+        with open(path) as handle:
+            old = handle.read()
+    if old != content:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
+        with os.fdopen(fd, "w") as handle:
+            handle.write(content)
+        changed.append(path)
+    if stat.S_IMODE(os.stat(path).st_mode) != mode:
+        os.chmod(path, mode)
+        if path not in changed:
+            changed.append(path)
+
+
+def render(plan, render_dir, secrets_mode):
+    """Write each selected role's objects to <dir>/<role>.yaml, its Secrets to
+    <dir>/secrets/<role>.yaml (0700/0600) or, with secrets_mode none, the list
+    of Secrets the user provides to <dir>/required-secrets/<role>.txt."""
+    changed = []
+    folders = [(render_dir, 0o750), (os.path.join(render_dir, "secrets"), 0o700) if secrets_mode == "file"
+               else (os.path.join(render_dir, "required-secrets"), 0o750)]
+    for folder, mode in folders:
+        if not os.path.isdir(folder):
+            os.makedirs(folder, mode)
+            changed.append(folder)
+        if stat.S_IMODE(os.stat(folder).st_mode) != mode:
+            os.chmod(folder, mode)
+    for name in plan.selected:
+        stamped = manifest_utils.stamp_applied_hash(plan.objects.get(name, []))
+        objects = [o for o in stamped if o.get("kind") != "Secret"]
+        secrets = [o for o in stamped if o.get("kind") == "Secret"]
+        paths = {"objects": os.path.join(render_dir, name + ".yaml"),
+                 "secrets": os.path.join(render_dir, "secrets", name + ".yaml"),
+                 "required": os.path.join(render_dir, "required-secrets", name + ".txt")}
+        keep = set()
+        if objects:
+            _write(paths["objects"], manifest_utils.to_manifest_stream(objects), 0o640, changed)
+            keep.add("objects")
+        if secrets and secrets_mode == "file":
+            _write(paths["secrets"], manifest_utils.to_manifest_stream(secrets), 0o600, changed)
+            keep.add("secrets")
+        if secrets and secrets_mode == "none":
+            lines = ["# Secrets %s needs and that were not rendered (neurallog_render_secrets=none):" % name,
+                     "# create them, under these names, before applying (kubectl, External Secrets, Sealed "
+                     "Secrets, ...)."]
+            for secret in secrets:
+                keys = sorted(set(list((secret.get("data") or {}).keys()) + list((secret.get("stringData") or {}).keys())))
+                lines.append("%s/%s (%s): %s" % (secret["metadata"].get("namespace"), secret["metadata"]["name"],
+                                                 secret.get("type") or "Opaque", ", ".join(keys)))
+            _write(paths["required"], "\n".join(lines) + "\n", 0o640, changed)
+            keep.add("required")
+        for what, path in paths.items():
+            if what not in keep and os.path.exists(path):
+                os.unlink(path)
+                changed.append(path)
+    return changed
+
+
+class ActionModule(ActionBase):
+    TRANSFERS_FILES = False
+    _requires_connection = False
+
+    def run(self, tmp=None, task_vars=None):
+        result = super(ActionModule, self).run(tmp, task_vars)
+        validation = ArgumentSpecValidator(ARGUMENT_SPEC).validate(self._task.args)
+        if validation.error_messages:
+            raise AnsibleError("plan: " + "; ".join(validation.error_messages))
+        args = validation.validated_parameters
+        task_vars = task_vars or {}
+        check_mode = bool(self._task.check_mode)
+        render_dir = str(self._templar.template(task_vars.get("neurallog_render_dir", "")) or "")
+        run_tags = task_vars.get("ansible_run_tags") or ["all"]
+        skip_tags = task_vars.get("ansible_skip_tags") or []
+        cluster = None
+        if not render_dir:
+            kubeconfig = self._templar.template(task_vars.get("neurallog_kubeconfig", "")) or None
+            context = self._templar.template(task_vars.get("neurallog_context", "")) or None
+            try:
+                cluster = Cluster(kubeconfig, context, timeout=args["timeout"])
+            except ClusterError as exc:
+                raise AnsibleError(str(exc))
+        plan = Plan(self._templar, self._loader, task_vars, ROLES_DIR, cluster=cluster, render_dir=render_dir,
+                    run_tags=run_tags, skip_tags=skip_tags, check_mode=check_mode,
+                    components=args["components"] or None,
+                    reset_credentials=self._templar.template(task_vars.get("neurallog_reset_credentials") or []))
+        lock = None
+        try:
+            plan.validate()
+            if cluster is not None and args["lock"]:
+                lock = self._lock(plan, args["run"], check_mode)
+            plan.build(preflight=preflight)
+            phases = plan.phases()
+            full_run = set(run_tags) == {"all"} and not skip_tags and not args["components"]
+            undeclared = {"remove": [], "keep": []}
+            if cluster is not None and full_run:
+                undeclared = self._undeclared(plan)
+        except (PlanError, ClusterError) as exc:
+            self._release(plan, lock)
+            raise AnsibleError(str(exc))
+        except Exception:
+            self._release(plan, lock)
+            raise
+        prune = bool(plan.value(plan.variables.get("neurallog_prune", False))) and bool(undeclared["remove"])
+        rendered = []
+        if render_dir:
+            secrets_mode = plan.value(plan.variables.get("neurallog_render_secrets", "file"))
+            if not check_mode:
+                rendered = render(plan, render_dir, secrets_mode)
+        if lock is not None and not phases and not prune:
+            self._release(plan, lock)
+            lock = None
+        result.update(
+            changed=bool(rendered),
+            phases=phases,
+            selected=plan.selected,
+            pending=sum(len(p["objects"]) + len(p["secrets"]) for p in phases),
+            undeclared=undeclared,
+            prune=prune,
+            rendered=rendered,
+            lock=lock,
+            kubernetes_version=plan.facts.get("preflight_kubernetes_version", ""),
+            capabilities=plan.facts.get("preflight_capabilities", {}),
+            facts=dict((k, v) for k, v in plan.facts.items() if k in plan.public_facts()),
+            requests=cluster.requests if cluster else 0,
+        )
+        # The phases hold Secrets: never shown (the apply tasks are no_log too).
+        result["_ansible_no_log"] = False
+        return result
+
+    def _lock(self, plan, run, check_mode):
+        name = plan.value(plan.variables["run_lock_name"]) if "run_lock_name" in plan.variables else "neurallog-lock"
+        namespace = plan.value(plan.variables["neurallog_namespace_system"])
+        duration = int(plan.value(plan.variables["neurallog_lock_duration"]))
+        if duration < 30:
+            raise PlanError("neurallog_lock_duration must be at least 30 seconds, got %s" % duration)
+        labels = plan.value(plan.variables["neurallog_common_labels"])
+        holder = default_holder(run)
+        store = ClusterLeaseStore(plan.cluster, labels)
+        try:
+            if check_mode:
+                lock_utils.check(store, name, namespace, holder, _now)
+                return None
+            outcome = lock_utils.acquire(store, name, namespace, holder, duration, _now, labels=labels,
+                                         break_lock=bool(plan.value(plan.variables["neurallog_lock_break"])))
+        except lock_utils.LockRefused as exc:
+            raise PlanError(str(exc))
+        for warning in outcome.get("warnings", []):
+            self._display.warning(warning)
+        return {"holder": holder, "renewed_at": _now().timestamp(), "duration": duration, "name": name,
+                "namespace": namespace}
+
+    def _release(self, plan, lock):
+        if lock is None:
+            return
+        try:
+            lock_utils.release(ClusterLeaseStore(plan.cluster), lock["name"], lock["namespace"], lock["holder"])
+        except Exception as exc:  # pylint: disable=broad-exception-caught
+            self._display.warning("The run lock could not be released: %s" % exc)
+
+    def _undeclared(self, plan):
+        kinds = plan.value(plan.variables["k8s_apply_undeclared_kinds"])
+        namespaces = plan.value(plan.variables["k8s_apply_undeclared_namespaces"])
+        keep_in = plan.value(plan.variables["k8s_apply_undeclared_keep_secrets_in"])
+        live = []
+        for kind in kinds:
+            live.extend(item for item in plan.cluster.list(kind["api_version"], kind["kind"], None, MANAGED_SELECTOR)
+                        if (item.get("metadata") or {}).get("namespace") in namespaces)
+        declared = undeclared_utils.object_keys(plan.declared())
+        return undeclared_utils.undeclared_objects(live, declared, keep_in)

@@ -1,0 +1,318 @@
+# -*- coding: utf-8 -*-
+# Copyright: NeuralLog platform engineering
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The reconcile engine: one plan of the whole platform, in one process.
+
+Each platform role describes itself as data in ``meta/plan.yml`` (see
+docs/development.md, "The plan of a role"): the tags that select it, its
+phase, its checks, what it reads from the cluster, its credentials, the facts
+it derives and the templates that make its objects. Together with the
+role's ``defaults/``, ``vars/``, ``templates/`` and ``meta/argument_specs.yml``
+that is all the engine needs; the roles stay the one source of every
+default, template and argument spec.
+
+``Plan.build()`` validates every role's settings, reads the cluster once
+(``Cluster``), keeps or generates credentials, renders every selected role's
+objects, refuses changes the API server would reject, compares with the
+cluster and returns what is pending per phase and what to wait for."""
+
+from __future__ import annotations
+
+import collections
+import os
+
+import yaml
+
+from ansible.errors import AnsibleError
+from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
+from ansible.template import trust_as_template
+
+from ansible_collections.neurallog.platform.plugins.module_utils import manifests as manifest_utils
+from ansible_collections.neurallog.platform.plugins.module_utils import undeclared as undeclared_utils
+from ansible_collections.neurallog.platform.plugins.module_utils.data_services import (
+    lost_credentials, statefulset_immutable_changes)
+
+# The platform's roles in the order their objects are applied. Roles that
+# make no objects (globals, preflight, summary) only contribute settings.
+SETTING_ROLES = ["globals", "preflight", "summary", "k8s_apply"]
+COMPONENTS = ["namespaces", "network_policies", "postgresql", "redis", "elasticsearch", "core_services",
+              "ingress", "scaling", "monitoring"]
+PHASES = ["namespaces", "policies", "data", "core", "edge"]
+MANAGED_SELECTOR = "app.kubernetes.io/managed-by=neurallog.platform"
+WORKLOAD_KINDS = ("Deployment", "StatefulSet", "DaemonSet")
+PLAN_KEYS = {"tags", "phase", "checks", "reads", "credentials", "facts", "manifests", "immutable", "wait"}
+
+
+class PlanError(AnsibleError):
+    """A setting or the cluster stops the run before anything changes."""
+
+
+def _load_yaml(loader, path):
+    if not os.path.exists(path):
+        return None
+    return loader.load_from_file(path, trusted_as_template=True)
+
+
+class Role:
+    """The data of one role: defaults, vars, plan, argument spec, templates."""
+
+    def __init__(self, loader, roles_dir, name):
+        self.name = name
+        self.path = os.path.join(roles_dir, name)
+        if not os.path.isdir(self.path):
+            raise PlanError("role %s not found in %s" % (name, roles_dir))
+        self.defaults = _load_yaml(loader, os.path.join(self.path, "defaults", "main.yml")) or {}
+        self.vars = _load_yaml(loader, os.path.join(self.path, "vars", "main.yml")) or {}
+        spec = _load_yaml(loader, os.path.join(self.path, "meta", "argument_specs.yml")) or {}
+        self.spec = ((spec.get("argument_specs") or {}).get("main") or {}).get("options") or {}
+        self.plan = _load_yaml(loader, os.path.join(self.path, "meta", "plan.yml")) or {}
+        unknown = set(self.plan) - PLAN_KEYS
+        if unknown:
+            raise PlanError("%s/meta/plan.yml: unknown keys %s" % (name, ", ".join(sorted(unknown))))
+        self.tags = list(self.plan.get("tags") or [name])
+        self.phase = self.plan.get("phase") or "core"
+        if self.phase not in PHASES:
+            raise PlanError("%s/meta/plan.yml: phase %r is not one of %s" % (name, self.phase, ", ".join(PHASES)))
+        self.templates = os.path.join(self.path, "templates")
+
+
+def selected(tags, run_tags, skip_tags):
+    """Whether a role with ``tags`` runs under --tags/--skip-tags."""
+    tags = set(tags)
+    run_tags = set(run_tags or ["all"])
+    if tags & set(skip_tags or []):
+        return False
+    return "all" in run_tags or bool(tags & run_tags)
+
+
+class Plan:
+    """See the module description. ``templar`` is the action's templar,
+    ``task_vars`` the task's variables, ``cluster`` a Cluster or None (render
+    mode), ``render_dir`` the render folder or ""."""
+
+    def __init__(self, templar, loader, task_vars, roles_dir, cluster=None, render_dir="", run_tags=None,
+                 skip_tags=None, check_mode=False, components=None, reset_credentials=None):
+        self.loader = loader
+        self.roles_dir = roles_dir
+        self.cluster = cluster
+        self.render_dir = render_dir or ""
+        self.check_mode = check_mode
+        names = SETTING_ROLES + COMPONENTS
+        self.roles = collections.OrderedDict((name, Role(loader, roles_dir, name)) for name in names)
+        wanted = set(components) if components else None
+        self.selected = [name for name in COMPONENTS
+                         if (wanted is None or name in wanted)
+                         and selected(self.roles[name].tags, run_tags, skip_tags)]
+        self.reset_credentials = set(reset_credentials or [])
+        defaults, role_vars = {}, {}
+        for role in self.roles.values():
+            defaults.update(role.defaults)
+            role_vars.update(role.vars)
+        self.facts = {}
+        self.variables = collections.ChainMap(self.facts, role_vars, dict(task_vars), defaults)
+        self.templar = templar.copy_with_new_env(available_variables=self.variables)
+        self.objects = collections.OrderedDict()   # role -> [objects]
+        self.no_log = {}                            # role -> set of object keys that hold secrets
+        self.log = []
+
+    # -- templating ----------------------------------------------------------
+    def value(self, expression, role=None):
+        """An expression or a value of a plan file, templated."""
+        return self.templar.template(expression)
+
+    def condition(self, conditional):
+        if conditional is None:
+            return True
+        if isinstance(conditional, list):
+            return all(self.condition(c) for c in conditional)
+        if isinstance(conditional, bool):
+            return conditional
+        return self.templar.evaluate_conditional(conditional)
+
+    def render_template(self, role, name, extra=None):
+        path = os.path.join(role.templates, name)
+        if not os.path.exists(path):
+            raise PlanError("%s: template %s not found" % (role.name, path))
+        with open(path) as handle:
+            text = trust_as_template(handle.read())
+        # lookups inside the template (template, file) search the role first
+        layer = dict(extra or {}, ansible_search_path=[role.path], role_path=role.path, role_name=role.name)
+        templar = self.templar.copy_with_new_env(
+            available_variables=self.variables.new_child(layer), searchpath=[role.templates])
+        from ansible._internal._templating._engine import TemplateOptions  # pylint: disable=import-outside-toplevel
+        out = templar._engine.template(text, options=TemplateOptions(escape_backslashes=False))
+        loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+        try:
+            docs = list(yaml.load_all(str(out), Loader=loader))
+        except yaml.YAMLError as exc:
+            raise PlanError("%s: template %s does not render to YAML: %s" % (role.name, name, exc))
+        return [doc for doc in docs if isinstance(doc, dict) and doc]
+
+    # -- steps ----------------------------------------------------------------
+    def validate(self):
+        """Every role's argument spec, against the inventory and the defaults."""
+        errors = []
+        for name in self.value(self.variables["preflight_validated_roles"]):
+            role = self.roles.get(name)
+            if role is None or not role.spec:
+                continue
+            params = {}
+            for option in role.spec:
+                if option in self.variables:
+                    params[option] = self.templar.template(self.variables[option])
+            result = ArgumentSpecValidator(role.spec).validate(params, validate_role_argument_spec=True)
+            errors.extend("%s: %s" % (role.name, msg) for msg in result.error_messages)
+        if errors:
+            raise PlanError("Invalid settings (checked against the roles' argument specs before anything "
+                            "changes):\n- " + "\n- ".join(errors))
+
+    def run_checks(self, role):
+        for check in role.plan.get("checks") or []:
+            if not self.condition(check.get("when")):
+                continue
+            that = check.get("that")
+            that = that if isinstance(that, list) else [that]
+            for condition in that:
+                if not self.condition(condition):
+                    msg = check.get("fail_msg") or ("%s: check failed: %s" % (role.name, condition))
+                    raise PlanError(" ".join(str(self.value(msg)).split()))
+
+    def read(self, role):
+        for read in role.plan.get("reads") or []:
+            if not self.condition(read.get("when")):
+                self.facts[read["var"]] = []
+                continue
+            spec = self.value({key: value for key, value in read.items() if key not in ("var", "when")})
+            self.facts[read["var"]] = self.read_objects(**spec)
+
+    def read_objects(self, kind, api_version="v1", namespace=None, name=None, label_selector=None):
+        if self.cluster is None:
+            if kind == "Secret":
+                return manifest_utils.rendered_secrets(self.render_dir, name=name, namespace=namespace)
+            return []
+        if name:
+            found = self.cluster.get(api_version, kind, namespace, name)
+            return [found] if found else []
+        return list(self.cluster.list(api_version, kind, namespace, label_selector))
+
+    def credentials(self, role):
+        for entry in role.plan.get("credentials") or []:
+            if not self.condition(entry.get("when")):
+                continue
+            spec = self.value({key: value for key, value in entry.items() if key not in ("when",)})
+            stored = self.read_objects("Secret", namespace=spec["namespace"], name=spec["name"])
+            if self.cluster is not None and spec.get("claims_selector"):
+                claims = self.cluster.list("v1", "PersistentVolumeClaim", spec["namespace"], spec["claims_selector"])
+                refusal = lost_credentials(stored, spec["keys"], claims, spec.get("service", role.name), spec["name"],
+                                           spec["namespace"], spec.get("copy_name", ""), spec.get("copy_namespace", ""),
+                                           spec.get("service", role.name) in self.reset_credentials)
+                if refusal:
+                    raise PlanError(refusal)
+            self.facts[spec["fact"]] = manifest_utils.secret_values(stored, spec["keys"], int(spec.get("length", 32)))
+
+    def derive(self, role):
+        for fact in role.plan.get("facts") or []:
+            for name, expression in fact.items():
+                self.facts[name] = self.value(expression)
+
+    def render(self, role):
+        objects, secret_keys = [], set()
+        for entry in role.plan.get("manifests") or []:
+            if not self.condition(entry.get("when")):
+                continue
+            if "template" in entry:
+                docs = self.render_template(role, entry["template"])
+            else:
+                docs = [doc for doc in (self.value(entry["objects"]) or []) if doc]
+            objects.extend(docs)
+            if entry.get("no_log"):
+                secret_keys.update(undeclared_utils.object_keys(docs))
+        secret_keys.update(undeclared_utils.object_keys([o for o in objects if o.get("kind") == "Secret"]))
+        self.objects[role.name] = objects
+        self.no_log[role.name] = secret_keys
+
+    def check_immutable(self, role):
+        rule = role.plan.get("immutable")
+        if not rule or self.cluster is None:
+            return
+        for desired in self.objects.get(role.name, []):
+            if desired.get("kind") != "StatefulSet":
+                continue
+            metadata = desired.get("metadata") or {}
+            live = self.read_objects("StatefulSet", "apps/v1", metadata.get("namespace"), metadata.get("name"))
+            changes = statefulset_immutable_changes(live, desired)
+            if changes:
+                msg = self.templar.copy_with_new_env(
+                    available_variables=self.variables.new_child({"_changes": changes, "_statefulset": desired})
+                ).template(rule["fail_msg"])
+                raise PlanError(" ".join(str(msg).split()))
+
+    # -- the whole plan ---------------------------------------------------------
+    def build(self, preflight=None):
+        """Validate, read, render, compare. ``preflight(plan)`` runs after the
+        settings are validated (the cluster checks). Call validate() first."""
+        if preflight:
+            preflight(self)
+        for name in COMPONENTS:
+            self.run_checks(self.roles[name])
+        # Every role's credentials and facts are known to the others (the core
+        # services need the data services' passwords) even when the tags leave
+        # its objects out; then only the selected roles are rendered.
+        for name in COMPONENTS:
+            role = self.roles[name]
+            self.read(role)
+            self.credentials(role)
+            self.derive(role)
+        for name in self.selected:
+            self.render(self.roles[name])
+            self.check_immutable(self.roles[name])
+        return self
+
+    def public_facts(self):
+        """The derived facts that may be shown (names without a leading
+        underscore; credentials and connection settings have one)."""
+        return [name for name in self.facts if not name.startswith("_")]
+
+    def declared(self):
+        out = []
+        for name in self.selected:
+            out.extend(self.objects.get(name, []))
+        return out
+
+    def phases(self):
+        """[{name, objects, secrets, wait}] of the pending objects, in order;
+        a phase with nothing pending is left out."""
+        pending_keys = None
+        stamped = {name: manifest_utils.stamp_applied_hash(self.objects.get(name, [])) for name in self.selected}
+        if self.cluster is not None:
+            everything = [obj for name in self.selected for obj in stamped[name]]
+            groups, seen = [], set()
+            for obj in everything:
+                api_version, kind = obj.get("apiVersion", "v1"), obj.get("kind")
+                if (api_version, kind) in seen:
+                    continue
+                seen.add((api_version, kind))
+                groups.append({"kind": kind, "items": self.cluster.list(api_version, kind, None, MANAGED_SELECTOR)})
+            pending_keys = set(undeclared_utils.object_keys(manifest_utils.pending_objects(everything, groups)))
+        out = []
+        for phase in PHASES:
+            objects, secrets, waits = [], [], []
+            for name in self.selected:
+                role = self.roles[name]
+                if role.phase != phase:
+                    continue
+                wait = role.plan.get("wait") or {}
+                wait_on = self.condition(wait.get("when")) if wait else False
+                timeout = int(self.value(wait.get("timeout", 300))) if wait else 0
+                for obj in stamped[name]:
+                    key = undeclared_utils.object_key(obj)
+                    if pending_keys is not None and key not in pending_keys:
+                        continue
+                    (secrets if key in self.no_log[name] else objects).append(obj)
+                    if wait_on and obj.get("kind") in WORKLOAD_KINDS:
+                        waits.append({"api_version": obj.get("apiVersion"), "kind": obj["kind"],
+                                      "namespace": obj["metadata"].get("namespace"),
+                                      "name": obj["metadata"]["name"], "timeout": timeout, "role": name})
+            if objects or secrets:
+                out.append({"name": phase, "objects": objects, "secrets": secrets, "wait": waits})
+        return out
