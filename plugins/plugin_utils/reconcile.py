@@ -281,19 +281,19 @@ class Plan:
 
     def phases(self):
         """[{name, objects, secrets, wait}] of the pending objects, in order;
-        a phase with nothing pending is left out."""
-        pending_keys = None
+        a phase with nothing pending is left out; nothing in render mode."""
+        if self.cluster is None:
+            return []
         stamped = {name: manifest_utils.stamp_applied_hash(self.objects.get(name, [])) for name in self.selected}
-        if self.cluster is not None:
-            everything = [obj for name in self.selected for obj in stamped[name]]
-            groups, seen = [], set()
-            for obj in everything:
-                api_version, kind = obj.get("apiVersion", "v1"), obj.get("kind")
-                if (api_version, kind) in seen:
-                    continue
-                seen.add((api_version, kind))
-                groups.append({"kind": kind, "items": self.cluster.list(api_version, kind, None, MANAGED_SELECTOR)})
-            pending_keys = set(undeclared_utils.object_keys(manifest_utils.pending_objects(everything, groups)))
+        everything = [obj for name in self.selected for obj in stamped[name]]
+        groups, seen = [], set()
+        for obj in everything:
+            api_version, kind = obj.get("apiVersion", "v1"), obj.get("kind")
+            if (api_version, kind) in seen:
+                continue
+            seen.add((api_version, kind))
+            groups.append({"kind": kind, "items": self.cluster.list(api_version, kind, None, MANAGED_SELECTOR)})
+        pending_keys = set(undeclared_utils.object_keys(manifest_utils.pending_objects(everything, groups)))
         out = []
         for phase in PHASES:
             objects, secrets, waits = [], [], []
@@ -306,7 +306,7 @@ class Plan:
                 timeout = int(self.value(wait.get("timeout", 300))) if wait else 0
                 for obj in stamped[name]:
                     key = undeclared_utils.object_key(obj)
-                    if pending_keys is not None and key not in pending_keys:
+                    if key not in pending_keys:
                         continue
                     (secrets if key in self.no_log[name] else objects).append(obj)
                     if wait_on and obj.get("kind") in WORKLOAD_KINDS:
