@@ -1,0 +1,125 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: NeuralLog platform engineering
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+DOCUMENTATION = r"""
+---
+module: plan
+short_description: Plan the NeuralLog platform in one process, reading the cluster once
+version_added: 0.2.0
+author: NeuralLog Platform Engineering (@neurallog)
+description:
+  - Runs on the controller (action plugin). Validates every platform role's settings against its
+    argument spec, takes the run lock (a Lease, see M(neurallog.platform.run_lock)), reads the cluster
+    once (version, optional APIs, StorageClasses, the credential Secrets, the StatefulSets, the platform's
+    objects: one list per kind), keeps or generates credentials, renders the selected components' objects
+    from the roles' own defaults, vars and templates (each role's C(meta/plan.yml)), refuses immutable
+    StatefulSet changes, and compares the objects with the cluster.
+  - Returns what is pending per phase; nothing is applied here (roles/reconcile applies the phases with
+    kubernetes.core.k8s). When nothing is pending the lock is released at once.
+  - The components follow the play's C(--tags)/C(--skip-tags) (C(ansible_run_tags), C(ansible_skip_tags)).
+  - Render mode (C(neurallog_render_dir)) contacts no cluster and writes the files; check mode takes no lock.
+  - The result holds Secrets and is never shown (no_log).
+  - Every request to the API server has a timeout; a failure names the server URL and the cause.
+options:
+  components:
+    description: Only these components (role names); empty means every component the tags select.
+    type: list
+    elements: str
+    default: []
+  run:
+    description: Name of the run in the run lock's holder.
+    type: str
+    default: site.yml
+  lock:
+    description: Take the run lock.
+    type: bool
+    default: true
+  timeout:
+    description: Seconds one request to the API server may take.
+    type: int
+    default: 20
+notes:
+  - See docs/development.md, "The reconcile engine and the plan of a role".
+"""
+
+EXAMPLES = r"""
+- name: Plan the platform
+  neurallog.platform.plan:
+  register: neurallog_plan
+"""
+
+RETURN = r"""
+phases:
+  description: The pending objects, per phase (namespaces, policies, data, core, edge), each with
+    C(objects), C(secrets), C(wait) (workloads to wait for) and, in check mode, C(deferred).
+  type: list
+  elements: dict
+  returned: always
+pending:
+  description: Number of pending objects.
+  type: int
+  returned: always
+selected:
+  description: The components planned.
+  type: list
+  elements: str
+  returned: always
+undeclared:
+  description: Platform objects in the cluster that nothing declares (C(remove), C(keep)).
+  type: dict
+  returned: always
+prune:
+  description: Whether the undeclared objects are to be removed (C(neurallog_prune)).
+  type: bool
+  returned: always
+lock:
+  description: The run lock held (holder, name, namespace, duration, renewed_at), or null.
+  type: dict
+  returned: always
+capabilities:
+  description: The optional APIs, detected or forced.
+  type: dict
+  returned: always
+kubernetes_version:
+  description: major.minor of the cluster; empty in render mode.
+  type: str
+  returned: always
+facts:
+  description: The public facts the roles derived (names without a leading underscore).
+  type: dict
+  returned: always
+rendered:
+  description: The files render mode wrote or removed.
+  type: list
+  elements: str
+  returned: always
+requests:
+  description: Requests made to the API server.
+  type: int
+  returned: always
+"""
+
+from ansible.module_utils.basic import AnsibleModule
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=dict(
+            components=dict(type="list", elements="str", default=[]),
+            run=dict(type="str", default="site.yml"),
+            lock=dict(type="bool", default=True),
+            timeout=dict(type="int", default=20),
+        ),
+        supports_check_mode=True,
+    )
+    module.fail_json(msg="neurallog.platform.plan runs on the controller as an action plugin")
+
+
+if __name__ == "__main__":
+    main()

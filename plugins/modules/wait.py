@@ -1,0 +1,92 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: NeuralLog platform engineering
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+DOCUMENTATION = r"""
+---
+module: wait
+short_description: Wait, bounded, until Deployments and StatefulSets are rolled out
+version_added: 0.2.0
+author: NeuralLog Platform Engineering (@neurallog)
+description:
+  - Runs on the controller (action plugin). Polls each workload until it is rolled out or its own
+    timeout passes; then fails naming each workload that is not ready, with its pods' phases and
+    conditions and the recent events of its namespace.
+  - Does nothing in check mode.
+options:
+  workloads:
+    description: The workloads, as returned in C(phases[].wait) by M(neurallog.platform.plan).
+    type: list
+    elements: dict
+    required: true
+    suboptions:
+      api_version:
+        description: apiVersion of the workload.
+        type: str
+      kind:
+        description: Deployment, StatefulSet or DaemonSet.
+        type: str
+      namespace:
+        description: Namespace.
+        type: str
+      name:
+        description: Name.
+        type: str
+      timeout:
+        description: Seconds to wait for it.
+        type: int
+      role:
+        description: The role it belongs to (named in the failure with its C(<role>_wait_timeout)).
+        type: str
+  kubeconfig:
+    description: Path of the kubeconfig; else kubernetes.core's defaults (C(K8S_AUTH_KUBECONFIG) …).
+    type: str
+  context:
+    description: Context of the kubeconfig.
+    type: str
+  delay:
+    description: Seconds between two polls.
+    type: float
+    default: 2.0
+"""
+
+EXAMPLES = r"""
+- name: Wait for what was applied
+  neurallog.platform.wait:
+    workloads: "{{ phase.wait }}"
+"""
+
+RETURN = r"""
+workloads:
+  description: Number of workloads waited for.
+  type: int
+  returned: always
+seconds:
+  description: Seconds waited.
+  type: float
+  returned: success
+"""
+
+from ansible.module_utils.basic import AnsibleModule
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=dict(
+            workloads=dict(type="list", elements="dict", required=True),
+            kubeconfig=dict(type="str"),
+            context=dict(type="str"),
+            delay=dict(type="float", default=2.0),
+        ),
+        supports_check_mode=True,
+    )
+    module.fail_json(msg="neurallog.platform.wait runs on the controller as an action plugin")
+
+
+if __name__ == "__main__":
+    main()
