@@ -20,29 +20,13 @@ description:
   - Does nothing in check mode.
 options:
   workloads:
-    description: The workloads, as returned in C(phases[].wait) by M(neurallog.platform.plan).
+    description:
+      - The workloads, as returned in C(phases[].wait) by M(neurallog.platform.plan).
+      - Each has C(api_version), C(kind) (Deployment, StatefulSet, DaemonSet), C(namespace), C(name),
+        C(timeout) (seconds) and C(role) (named in the failure with its C(<role>_wait_timeout)).
     type: list
     elements: dict
     required: true
-    suboptions:
-      api_version:
-        description: apiVersion of the workload.
-        type: str
-      kind:
-        description: Deployment, StatefulSet or DaemonSet.
-        type: str
-      namespace:
-        description: Namespace.
-        type: str
-      name:
-        description: Name.
-        type: str
-      timeout:
-        description: Seconds to wait for it.
-        type: int
-      role:
-        description: The role it belongs to (named in the failure with its C(<role>_wait_timeout)).
-        type: str
   kubeconfig:
     description: Path of the kubeconfig; else kubernetes.core's defaults (C(K8S_AUTH_KUBECONFIG) …).
     type: str
