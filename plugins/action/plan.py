@@ -26,6 +26,7 @@ ARGUMENT_SPEC = dict(
     run=dict(type="str", default="site.yml"),
     lock=dict(type="bool", default=True),
     timeout=dict(type="int", default=20),
+    mode=dict(type="str", default="reconcile", choices=["reconcile", "kinds"]),
 )
 
 # The optional APIs the platform uses when the cluster serves them.
@@ -178,6 +179,8 @@ class ActionModule(ActionBase):
         task_vars = task_vars or {}
         check_mode = bool(self._task.check_mode)
         render_dir = str(self._templar.template(task_vars.get("neurallog_render_dir", "")) or "")
+        if args["mode"] == "kinds":
+            return self._kinds(result, task_vars)
         run_tags = task_vars.get("ansible_run_tags") or ["all"]
         skip_tags = task_vars.get("ansible_skip_tags") or []
         cluster = None
@@ -237,6 +240,31 @@ class ActionModule(ActionBase):
         # The phases hold Secrets: the result is never shown (the apply tasks
         # of Secrets are no_log too); the summary shows what matters.
         result["_ansible_no_log"] = True
+        return result
+
+    def _kinds(self, result, task_vars):
+        """Every kind the platform's objects can have: what the roles render
+        with these settings (no cluster, every optional API on) and the kinds
+        the undeclared-object search knows, namespaced ones only."""
+        variables = dict(task_vars)
+        variables["preflight_render_capabilities"] = dict((name, True) for name in CAPABILITY_APIS)
+        plan = Plan(self._templar, self._loader, variables, ROLES_DIR, cluster=None, render_dir="",
+                    run_tags=["all"], skip_tags=[])
+        try:
+            plan.validate()
+            plan.build(preflight=preflight)
+        except PlanError as exc:
+            raise AnsibleError(str(exc))
+        kinds = []
+        for obj in plan.declared():
+            entry = {"api_version": obj.get("apiVersion", "v1"), "kind": obj["kind"]}
+            if (obj.get("metadata") or {}).get("namespace") and entry not in kinds:
+                kinds.append(entry)
+        for entry in plan.value(plan.variables["k8s_apply_undeclared_kinds"]):
+            entry = {"api_version": entry["api_version"], "kind": entry["kind"]}
+            if entry not in kinds:
+                kinds.append(entry)
+        result.update(changed=False, kinds=kinds)
         return result
 
     def _lock(self, plan, run, check_mode):

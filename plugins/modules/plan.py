@@ -44,6 +44,15 @@ options:
     description: Seconds one request to the API server may take.
     type: int
     default: 20
+  mode:
+    description:
+      - V(reconcile) plans the run. V(kinds) only returns C(kinds), every namespaced kind the platform's
+        objects can have (what the roles render with these settings and every optional API on, and the
+        kinds the search for undeclared objects knows); no cluster is contacted and no lock taken.
+      - playbooks/uninstall.yml and playbooks/diagnostics.yml use V(kinds).
+    type: str
+    choices: [reconcile, kinds]
+    default: reconcile
 notes:
   - See docs/development.md, "The reconcile engine and the plan of a role".
 """
@@ -99,6 +108,11 @@ rendered:
   type: list
   elements: str
   returned: always
+kinds:
+  description: With O(mode=kinds), the kinds (C(api_version), C(kind)).
+  type: list
+  elements: dict
+  returned: when O(mode=kinds)
 requests:
   description: Requests made to the API server.
   type: int
@@ -115,6 +129,7 @@ def main():
             run=dict(type="str", default="site.yml"),
             lock=dict(type="bool", default=True),
             timeout=dict(type="int", default=20),
+            mode=dict(type="str", default="reconcile", choices=["reconcile", "kinds"]),
         ),
         supports_check_mode=True,
     )
