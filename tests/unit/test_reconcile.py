@@ -1,0 +1,177 @@
+"""The reconcile engine (plugins/plugin_utils/reconcile.py, plugins/action/plan.py) in-process, over
+the real roles, with an in-memory cluster: tags, phases, what is pending, check mode, credentials."""
+
+import copy
+import os
+
+import pytest
+
+from ansible.parsing.dataloader import DataLoader
+from ansible.template import Templar
+from ansible.utils.collection_loader._collection_finder import _AnsibleCollectionFinder
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+_AnsibleCollectionFinder(paths=[os.path.join(ROOT, "collections")])._install()
+
+from ansible_collections.neurallog.platform.plugins.action.plan import (  # noqa: E402
+    defer_missing_namespaces, preflight, render)
+from ansible_collections.neurallog.platform.plugins.module_utils.manifests import stamp_applied_hash  # noqa: E402
+from ansible_collections.neurallog.platform.plugins.plugin_utils import reconcile  # noqa: E402
+
+ROLES = os.path.join(ROOT, "roles")
+KINDS = {
+    ("v1", "Namespace"): False, ("v1", "Secret"): True, ("v1", "ConfigMap"): True, ("v1", "Service"): True,
+    ("v1", "PersistentVolumeClaim"): True, ("apps/v1", "StatefulSet"): True,
+    ("policy/v1", "PodDisruptionBudget"): True, ("storage.k8s.io/v1", "StorageClass"): False,
+}
+
+
+class FakeCluster:
+    """What Plan needs of plugin_utils.cluster.Cluster, in memory."""
+
+    def __init__(self, objects=(), version=("1", "35")):
+        self.objects = [copy.deepcopy(o) for o in objects]
+        self.objects.append({"apiVersion": "storage.k8s.io/v1", "kind": "StorageClass", "metadata": {
+            "name": "standard", "annotations": {"storageclass.kubernetes.io/is-default-class": "true"}}})
+        self._version = version
+        self.requests = 0
+
+    def version(self):
+        return {"major": self._version[0], "minor": self._version[1]}
+
+    def served(self, api_version, kind):
+        return (api_version, kind) in KINDS
+
+    def list(self, api_version, kind, namespace=None, label_selector=None):
+        self.requests += 1
+        wanted = dict(part.split("=", 1) for part in (label_selector or "").split(",") if part)
+        out = []
+        for obj in self.objects:
+            meta = obj.get("metadata") or {}
+            if obj.get("kind") != kind or (namespace and meta.get("namespace") != namespace):
+                continue
+            if any((meta.get("labels") or {}).get(k) != v for k, v in wanted.items()):
+                continue
+            out.append(obj)
+        return out
+
+    def get(self, api_version, kind, namespace, name):
+        for obj in self.list(api_version, kind, namespace):
+            if obj["metadata"]["name"] == name:
+                return obj
+        return None
+
+
+def make_plan(cluster=None, task_vars=None, components=("namespaces", "redis"), run_tags=None, skip_tags=None,
+              render_dir="", reset=None):
+    loader = DataLoader()
+    plan = reconcile.Plan(Templar(loader=loader), loader, dict(task_vars or {}), ROLES, cluster=cluster,
+                          render_dir=render_dir, run_tags=run_tags, skip_tags=skip_tags,
+                          components=list(components) if components else None, reset_credentials=reset)
+    plan.validate()
+    return plan.build(preflight=preflight)
+
+
+def applied(plan):
+    """The cluster after applying every declared object (as the API server keeps it)."""
+    return [o for name in plan.selected for o in stamp_applied_hash(plan.objects[name])]
+
+
+@pytest.mark.parametrize("tags,run,skip,expected", [
+    (["data", "redis"], ["all"], [], True),
+    (["data", "redis"], ["redis"], [], True),
+    (["data", "redis"], ["core"], [], False),
+    (["data", "redis"], ["all"], ["redis"], False),
+    (["data", "redis"], ["data"], ["data"], False),
+    (["data", "redis"], None, None, True),
+])
+def test_tags_select_components_like_ansible(tags, run, skip, expected):
+    assert reconcile.selected(tags, run, skip) is expected
+
+
+def test_every_role_plan_uses_known_keys_and_phases():
+    for name in reconcile.SETTING_ROLES + reconcile.COMPONENTS:
+        role = reconcile.Role(DataLoader(), ROLES, name)
+        assert role.phase in reconcile.PHASES
+
+
+def test_first_install_everything_is_pending_in_phase_order_with_secrets_apart():
+    plan = make_plan(FakeCluster())
+    phases = plan.phases()
+    assert [p["name"] for p in phases] == ["namespaces", "data"]
+    data = phases[1]
+    assert {s["kind"] for s in data["secrets"]} == {"Secret"}
+    assert "Secret" not in {o["kind"] for o in data["objects"]}
+    assert [w["name"] for w in data["wait"]] == ["redis"]
+
+
+def test_nothing_pending_when_the_cluster_holds_what_is_declared():
+    first = make_plan(FakeCluster())
+    cluster = FakeCluster(applied(first))
+    second = make_plan(cluster)
+    assert second.phases() == []
+    # passwords were read back, not generated again
+    assert second.facts["_redis_passwords"] == first.facts["_redis_passwords"]
+
+
+def test_a_drifted_field_makes_only_that_object_pending_and_waits_only_for_it():
+    first = make_plan(FakeCluster())
+    live = applied(first)
+    for obj in live:
+        if obj["kind"] == "StatefulSet":
+            obj["spec"]["replicas"] = 1
+    phases = make_plan(FakeCluster(live)).phases()
+    assert [(p["name"], [o["kind"] for o in p["objects"]], p["secrets"]) for p in phases] == [
+        ("data", ["StatefulSet"], [])]
+    assert [w["name"] for w in phases[0]["wait"]] == ["redis"]
+
+
+def test_tags_leave_other_components_out_but_their_credentials_are_known():
+    plan = make_plan(FakeCluster(), components=None, run_tags=["namespaces"], skip_tags=["network_policies"])
+    assert plan.selected == ["namespaces"]
+    assert "_redis_passwords" in plan.facts
+
+
+def test_check_mode_defers_objects_of_namespaces_the_run_creates():
+    phases = defer_missing_namespaces(make_plan(FakeCluster()).phases(), FakeCluster())
+    data = [p for p in phases if p["name"] == "data"][0]
+    assert data["objects"] == [] and data["secrets"] == []
+    assert "StatefulSet neurallog-data/redis" in data["deferred"]
+
+
+def test_a_bad_setting_fails_before_any_read_naming_it():
+    cluster = FakeCluster()
+    with pytest.raises(reconcile.PlanError, match="redis_maxmemory"):
+        make_plan(cluster, {"redis_maxmemory": "3gb", "redis_resources": {"limits": {"memory": "1Gi"}}})
+    assert cluster.requests == 1  # the StorageClasses of the preflight, nothing of the roles
+
+
+def test_lost_passwords_with_data_volumes_refuse_and_reset_is_explicit():
+    first = make_plan(FakeCluster())
+    live = [o for o in applied(first) if not (o["kind"] == "Secret" and o["metadata"]["name"] == "redis")]
+    labels = [o for o in live if o["kind"] == "StatefulSet"][0]["spec"]["selector"]["matchLabels"]
+    live.append({"apiVersion": "v1", "kind": "PersistentVolumeClaim",
+                 "metadata": {"name": "data-redis-0", "namespace": "neurallog-data", "labels": labels}})
+    with pytest.raises(reconcile.PlanError, match="neurallog_reset_credentials"):
+        make_plan(FakeCluster(live))
+    reset = make_plan(FakeCluster(live), reset=["redis"])
+    assert reset.facts["_redis_passwords"]["password"] != first.facts["_redis_passwords"]["password"]
+
+
+def test_an_immutable_change_is_refused_with_the_role_message():
+    live = applied(make_plan(FakeCluster()))
+    with pytest.raises(reconcile.PlanError, match="redis_storage_size"):
+        make_plan(FakeCluster(live), {"redis_storage_size": "1Gi"})
+
+
+def test_render_writes_files_with_their_modes_and_a_rerender_keeps_them(tmp_path):
+    out = str(tmp_path / "out")
+    plan = make_plan(None, {"neurallog_render_dir": out}, render_dir=out)
+    changed = render(plan, out, "file")
+    assert os.path.exists(os.path.join(out, "redis.yaml"))
+    assert oct(os.stat(os.path.join(out, "secrets")).st_mode & 0o777) == "0o700"
+    assert oct(os.stat(os.path.join(out, "secrets", "redis.yaml")).st_mode & 0o777) == "0o600"
+    assert changed
+    again = make_plan(None, {"neurallog_render_dir": out}, render_dir=out)
+    assert render(again, out, "file") == []
+    assert again.facts["_redis_passwords"] == plan.facts["_redis_passwords"]
