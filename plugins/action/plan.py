@@ -27,6 +27,8 @@ ARGUMENT_SPEC = dict(
     lock=dict(type="bool", default=True),
     timeout=dict(type="int", default=20),
     mode=dict(type="str", default="reconcile", choices=["reconcile", "kinds"]),
+    kubeconfig=dict(type="str"),
+    context=dict(type="str"),
 )
 
 # The optional APIs the platform uses when the cluster serves them.
@@ -185,8 +187,8 @@ class ActionModule(ActionBase):
         skip_tags = task_vars.get("ansible_skip_tags") or []
         cluster = None
         if not render_dir:
-            kubeconfig = self._templar.template(task_vars.get("neurallog_kubeconfig", "")) or None
-            context = self._templar.template(task_vars.get("neurallog_context", "")) or None
+            kubeconfig = args["kubeconfig"] or self._templar.template(task_vars.get("neurallog_kubeconfig", "")) or None
+            context = args["context"] or self._templar.template(task_vars.get("neurallog_context", "")) or None
             try:
                 cluster = Cluster(kubeconfig, context, timeout=args["timeout"])
             except ClusterError as exc:

@@ -44,6 +44,14 @@ options:
     description: Seconds one request to the API server may take.
     type: int
     default: 20
+  kubeconfig:
+    description: Path of the kubeconfig; else C(neurallog_kubeconfig), else kubernetes.core's defaults
+      (C(K8S_AUTH_KUBECONFIG), C(~/.kube/config), in-cluster). Usually given once for the group
+      C(neurallog.platform.k8s) through C(module_defaults).
+    type: str
+  context:
+    description: Context of the kubeconfig; else C(neurallog_context).
+    type: str
   mode:
     description:
       - V(reconcile) plans the run. V(kinds) only returns C(kinds), every namespaced kind the platform's
@@ -130,6 +138,8 @@ def main():
             lock=dict(type="bool", default=True),
             timeout=dict(type="int", default=20),
             mode=dict(type="str", default="reconcile", choices=["reconcile", "kinds"]),
+            kubeconfig=dict(type="str"),
+            context=dict(type="str"),
         ),
         supports_check_mode=True,
     )
