@@ -31,13 +31,6 @@ ARGUMENT_SPEC = dict(
     context=dict(type="str"),
 )
 
-# The optional APIs the platform uses when the cluster serves them.
-CAPABILITY_APIS = {
-    "cert_manager": ("cert-manager.io/v1", "Certificate"),
-    "vpa": ("autoscaling.k8s.io/v1", "VerticalPodAutoscaler"),
-    "gateway_api": ("gateway.networking.k8s.io/v1", "Gateway"),
-    "prometheus_operator": ("monitoring.coreos.com/v1", "ServiceMonitor"),
-}
 ROLES_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))), "roles")
 
 
@@ -61,7 +54,9 @@ def preflight(plan):
     version = plan.cluster.version()
     minor = "".join(ch for ch in str(version.get("minor", "")) if ch.isdigit())
     server = "%s.%s" % (version.get("major"), minor)
-    detected = dict((name, plan.cluster.served(*api)) for name, api in CAPABILITY_APIS.items())
+    # the optional APIs and the kind that proves each (roles/preflight/vars)
+    apis = plan.value(plan.variables["_preflight_capability_apis"])
+    detected = dict((name, plan.cluster.served(api["api"], api["kind"])) for name, api in apis.items())
     capabilities = dict(detected)
     capabilities.update(forced)
     minimum = str(plan.value(plan.variables["preflight_min_kubernetes_version"]))
@@ -71,7 +66,7 @@ def preflight(plan):
         problems.append("Kubernetes %s is older than preflight_min_kubernetes_version (%s)." % (server, minimum))
     if missing:
         problems.append("preflight_capability_overrides turns on %s but the cluster lacks %s." % (
-            ", ".join(missing), ", ".join("%s %s" % CAPABILITY_APIS[name] for name in missing)))
+            ", ".join(missing), ", ".join("%s %s" % (apis[name]["api"], apis[name]["kind"]) for name in missing)))
     if problems:
         raise PlanError("Cluster not supported: " + " ".join(problems))
     classes = plan.cluster.list("storage.k8s.io/v1", "StorageClass")
@@ -248,12 +243,12 @@ class ActionModule(ActionBase):
         """Every kind the platform's objects can have: what the roles render
         with these settings (no cluster, every optional API on) and the kinds
         the undeclared-object search knows, namespaced ones only."""
-        variables = dict(task_vars)
-        variables["preflight_render_capabilities"] = dict((name, True) for name in CAPABILITY_APIS)
-        plan = Plan(self._templar, self._loader, variables, ROLES_DIR, cluster=None, render_dir="",
+        plan = Plan(self._templar, self._loader, task_vars, ROLES_DIR, cluster=None, render_dir="",
                     run_tags=["all"], skip_tags=[])
         try:
             plan.validate()
+            apis = plan.value(plan.variables["_preflight_capability_apis"])
+            plan.facts["preflight_render_capabilities"] = dict((name, True) for name in apis)
             plan.build(preflight=preflight)
         except PlanError as exc:
             raise AnsibleError(str(exc))

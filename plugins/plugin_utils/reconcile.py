@@ -253,7 +253,7 @@ class Plan:
         settings are validated (the cluster checks). Call validate() first."""
         if preflight:
             preflight(self)
-        for name in COMPONENTS:
+        for name in SETTING_ROLES + COMPONENTS:
             self.run_checks(self.roles[name])
         # Every role's credentials and facts are known to the others (the core
         # services need the data services' passwords) even when the tags leave
