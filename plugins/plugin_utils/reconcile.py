@@ -50,7 +50,8 @@ class PlanError(AnsibleError):
 def _load_yaml(loader, path):
     if not os.path.exists(path):
         return None
-    return loader.load_from_file(path, trusted_as_template=True)
+    # unsafe: the cached data itself, not a deep copy (it is never modified)
+    return loader.load_from_file(path, unsafe=True, trusted_as_template=True)
 
 
 class Role:
@@ -63,7 +64,12 @@ class Role:
             raise PlanError("role %s not found in %s" % (name, roles_dir))
         self.defaults = _load_yaml(loader, os.path.join(self.path, "defaults", "main.yml")) or {}
         self.vars = _load_yaml(loader, os.path.join(self.path, "vars", "main.yml")) or {}
-        spec = _load_yaml(loader, os.path.join(self.path, "meta", "argument_specs.yml")) or {}
+        # plain data, no templates: the validator copies it, tags would make that slow
+        spec_path = os.path.join(self.path, "meta", "argument_specs.yml")
+        spec = {}
+        if os.path.exists(spec_path):
+            with open(spec_path) as handle:
+                spec = yaml.load(handle, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader)) or {}
         self.spec = ((spec.get("argument_specs") or {}).get("main") or {}).get("options") or {}
         self.plan = _load_yaml(loader, os.path.join(self.path, "meta", "plan.yml")) or {}
         unknown = set(self.plan) - PLAN_KEYS
