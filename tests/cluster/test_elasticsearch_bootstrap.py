@@ -53,7 +53,7 @@ def test_first_install_clears_the_list_and_the_second_run_changes_nothing(api_cl
         first = platform.site(*ES_TAGS)
         assert first.returncode == 0, first.output[-3000:]
         # applied with the list, then, once the nodes were Ready, cleared in the same run
-        settled = re.search(r"TASK \[[^\]]*Apply what settles once the workloads of phase data are Ready\]"
+        settled = re.search(r"TASK \[[^\]]*Apply what settles once the workloads are Ready, phase data\]"
                             r"[^\n]*\n(changed|ok|skipping)", first.output)
         assert settled and settled.group(1) == "changed", first.output[-3000:]
         assert bootstrap_list(platform) == ""
