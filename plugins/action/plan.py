@@ -211,8 +211,9 @@ class ActionModule(ActionBase):
             facts=dict((k, v) for k, v in plan.facts.items() if k in plan.public_facts()),
             requests=cluster.requests if cluster else 0,
         )
-        # The phases hold Secrets: never shown (the apply tasks are no_log too).
-        result["_ansible_no_log"] = False
+        # The phases hold Secrets: the result is never shown, at any verbosity
+        # (the apply tasks are no_log too); a refusal is raised, so its message is.
+        result["_ansible_no_log"] = True
         return result
 
     def _lock(self, plan, run, check_mode):
