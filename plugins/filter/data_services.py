@@ -38,6 +38,7 @@ class FilterModule(object):
             "data_secret_data": data_services.secret_data,
             "data_sts_immutable_changes": _wrap(data_services.statefulset_immutable_changes, "data_sts_immutable_changes"),
             "data_elasticsearch_tls": _wrap(data_services.elasticsearch_tls, "data_elasticsearch_tls"),
+            "data_elasticsearch_bootstrap_nodes": data_services.elasticsearch_bootstrap_nodes,
             "data_rollout_diagnosis": data_services.rollout_diagnosis,
             "data_lost_credentials": data_services.lost_credentials,
         }

@@ -401,6 +401,31 @@ def elasticsearch_tls(existing_ca, existing_transport, existing_http, common_nam
     return {"ca": ca, "transport": transport, "http": http}
 
 
+def elasticsearch_bootstrap_nodes(statefulsets, configmaps, initial_masters, rendered=False):
+    """The master list of Elasticsearch's bootstrap ConfigMap
+    (``cluster.initial_master_nodes``, read by the start script of a node
+    whose data path is empty).
+
+    ``statefulsets`` and ``configmaps`` are what the cluster holds (lists, a
+    k8s_info result or None), ``initial_masters`` the first nodes' names.
+    - render mode: empty, what a running cluster has (the first bootstrap of
+      a fresh cluster from rendered files is a one-off step, see the role's
+      README);
+    - no StatefulSet: the first bootstrap, ``initial_masters``;
+    - a StatefulSet with a Ready node: empty (a node is Ready only once the
+      cluster has an elected master: the cluster has formed);
+    - a StatefulSet with no Ready node yet: the ConfigMap's value is kept (a
+      first bootstrap still under way), empty without a ConfigMap."""
+    if rendered:
+        return ""
+    statefulset = _first(statefulsets)
+    if not statefulset:
+        return initial_masters
+    if int((statefulset.get("status") or {}).get("readyReplicas") or 0) > 0:
+        return ""
+    return str((_first(configmaps).get("data") or {}).get("initial-master-nodes") or "")
+
+
 def rollout_diagnosis(workload, pods=None, events=None, timeout=None):
     """One readable message saying why a StatefulSet is not ready: its
     replica counts, each pod's phase, failing conditions and waiting

@@ -40,7 +40,8 @@ COMPONENTS = ["namespaces", "network_policies", "postgresql", "redis", "elastics
 PHASES = ["namespaces", "policies", "data", "core", "edge"]
 MANAGED_SELECTOR = "app.kubernetes.io/managed-by=neurallog.platform"
 WORKLOAD_KINDS = ("Deployment", "StatefulSet", "DaemonSet")
-PLAN_KEYS = {"tags", "phase", "checks", "reads", "credentials", "facts", "manifests", "immutable", "wait"}
+PLAN_KEYS = {"tags", "phase", "checks", "reads", "credentials", "facts", "manifests", "immutable", "wait",
+             "settled"}
 
 
 class PlanError(AnsibleError):
@@ -118,6 +119,7 @@ class Plan:
         self.variables = collections.ChainMap(self.facts, role_vars, dict(task_vars), defaults)
         self.templar = templar.copy_with_new_env(available_variables=self.variables)
         self.objects = collections.OrderedDict()   # role -> [objects]
+        self.settled = {}                           # role -> [objects applied once its workloads are Ready]
         self.no_log = {}                            # role -> set of object keys that hold secrets
         self.log = []
 
@@ -221,9 +223,11 @@ class Plan:
             for name, expression in fact.items():
                 self.facts[name] = self.value(expression)
 
-    def render(self, role):
+    def render_entries(self, role, entries):
+        """The objects of a list of manifests entries, and the keys of those
+        that are applied with no_log."""
         objects, secret_keys = [], set()
-        for entry in role.plan.get("manifests") or []:
+        for entry in entries or []:
             if not self.condition(entry.get("when")):
                 continue
             if "template" in entry:
@@ -234,8 +238,14 @@ class Plan:
             if entry.get("no_log"):
                 secret_keys.update(undeclared_utils.object_keys(docs))
         secret_keys.update(undeclared_utils.object_keys([o for o in objects if o.get("kind") == "Secret"]))
-        self.objects[role.name] = objects
-        self.no_log[role.name] = secret_keys
+        return objects, secret_keys
+
+    def render(self, role):
+        self.objects[role.name], self.no_log[role.name] = self.render_entries(role, role.plan.get("manifests"))
+        settled, settled_secrets = self.render_entries(role, role.plan.get("settled"))
+        if settled_secrets:
+            raise PlanError("%s/meta/plan.yml: settled may not hold Secrets" % role.name)
+        self.settled[role.name] = settled
 
     def check_immutable(self, role):
         rule = role.plan.get("immutable")
@@ -286,8 +296,12 @@ class Plan:
         return out
 
     def phases(self):
-        """[{name, objects, secrets, wait}] of the pending objects, in order;
-        a phase with nothing pending is left out; nothing in render mode."""
+        """[{name, objects, secrets, wait, settled}] of the pending objects, in
+        order; a phase with nothing pending is left out; nothing in render mode.
+        ``settled`` holds a role's ``settled`` objects that replace, once the
+        workloads this run waits for are Ready, an object applied before the
+        wait with other content (e.g. Elasticsearch's bootstrap list, cleared
+        once the cluster has formed); a later plan declares them as they are."""
         if self.cluster is None:
             return []
         stamped = {name: manifest_utils.stamp_applied_hash(self.objects.get(name, [])) for name in self.selected}
@@ -302,7 +316,7 @@ class Plan:
         pending_keys = set(undeclared_utils.object_keys(manifest_utils.pending_objects(everything, groups)))
         out = []
         for phase in PHASES:
-            objects, secrets, waits = [], [], []
+            objects, secrets, waits, settled = [], [], [], []
             for name in self.selected:
                 role = self.roles[name]
                 if role.phase != phase:
@@ -319,6 +333,14 @@ class Plan:
                         waits.append({"api_version": obj.get("apiVersion"), "kind": obj["kind"],
                                       "namespace": obj["metadata"].get("namespace"),
                                       "name": obj["metadata"]["name"], "timeout": timeout, "role": name})
+                if any(w["role"] == name for w in waits):
+                    applied = dict((undeclared_utils.object_key(o), o) for o in stamped[name])
+                    for obj in manifest_utils.stamp_applied_hash(self.settled.get(name, [])):
+                        before = applied.get(undeclared_utils.object_key(obj))
+                        if (undeclared_utils.object_key(obj) in pending_keys and before is not None
+                                and manifest_utils.applied_hash(before) != manifest_utils.applied_hash(obj)):
+                            settled.append(obj)
             if objects or secrets:
-                out.append({"name": phase, "objects": objects, "secrets": secrets, "wait": waits})
+                out.append({"name": phase, "objects": objects, "secrets": secrets, "wait": waits,
+                            "settled": settled})
         return out

@@ -228,3 +228,43 @@ def test_rollout_diagnosis_names_pods_conditions_and_events():
     assert lines[3] == "  event FailedScheduling Pod/redis-1: 0/2 nodes"
     assert "Scheduled" not in text.replace("FailedScheduling", "").replace("PodScheduled", "")
     assert ds.rollout_diagnosis({"resources": []}) == "the workload does not exist"
+
+
+# -- Elasticsearch's bootstrap master list ------------------------------------
+def _es_sts(ready=None):
+    sts = {"kind": "StatefulSet", "metadata": {"name": "es"}, "spec": {"replicas": 3}}
+    if ready is not None:
+        sts["status"] = {"replicas": 3, "readyReplicas": ready}
+    return sts
+
+
+def _es_bootstrap(nodes):
+    return {"kind": "ConfigMap", "metadata": {"name": "es-bootstrap"}, "data": {"initial-master-nodes": nodes}}
+
+
+MASTERS = "es-0,es-1,es-2"
+
+
+def test_bootstrap_list_on_a_fresh_cluster():
+    assert ds.elasticsearch_bootstrap_nodes([], [], MASTERS) == MASTERS
+    assert ds.elasticsearch_bootstrap_nodes(None, None, MASTERS) == MASTERS
+    # a ConfigMap left behind without its StatefulSet (uninstall keeps nothing of it, but be sure)
+    assert ds.elasticsearch_bootstrap_nodes([], [_es_bootstrap("")], MASTERS) == MASTERS
+
+
+def test_bootstrap_list_is_empty_once_a_node_is_ready():
+    assert ds.elasticsearch_bootstrap_nodes([_es_sts(ready=1)], [_es_bootstrap(MASTERS)], MASTERS) == ""
+    assert ds.elasticsearch_bootstrap_nodes({"resources": [_es_sts(ready=3)]}, [], MASTERS) == ""
+
+
+def test_bootstrap_list_is_kept_while_the_first_bootstrap_is_under_way():
+    assert ds.elasticsearch_bootstrap_nodes([_es_sts()], [_es_bootstrap(MASTERS)], MASTERS) == MASTERS
+    assert ds.elasticsearch_bootstrap_nodes([_es_sts(ready=0)], [_es_bootstrap(MASTERS)], MASTERS) == MASTERS
+    # a formed cluster that is down (no node Ready) keeps its empty list
+    assert ds.elasticsearch_bootstrap_nodes([_es_sts(ready=0)], [_es_bootstrap("")], MASTERS) == ""
+    assert ds.elasticsearch_bootstrap_nodes([_es_sts()], [], MASTERS) == ""
+
+
+def test_bootstrap_list_is_empty_in_render_mode():
+    # what a running cluster has: applying the rendered files elsewhere is not undone by the next run
+    assert ds.elasticsearch_bootstrap_nodes([], [], MASTERS, rendered=True) == ""

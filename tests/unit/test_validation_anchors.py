@@ -4,7 +4,7 @@
 """Validation patterns refuse a trailing newline. With Python's re.match
 (Ansible's `match` and `regex` tests, and module_utils), '$' also matches
 before a final newline, so "redis\\n" passed a '^...$' pattern. Each pattern
-is read from the file that uses it and evaluated with Ansible's own tests."""
+is read from the file that uses it (a task file or a plan) and evaluated with Ansible's own tests."""
 
 from __future__ import absolute_import, division, print_function
 
@@ -42,11 +42,11 @@ def vars_pattern(path, name):
 @pytest.mark.parametrize("source, valid", [
     (inline_pattern("roles/airgap_bundle/tasks/preflight.yml", "airgap_bundle_python_version is match"), "3.11"),
     (inline_pattern("roles/airgap_install/tasks/preflight.yml", "airgap_install_registry is match"), "registry.local:5000"),
-    (inline_pattern("roles/elasticsearch/tasks/preflight.yml", "elasticsearch_name is ansible.builtin.regex"), "elasticsearch"),
-    (inline_pattern("roles/elasticsearch/tasks/preflight.yml", "elasticsearch_cluster_name is ansible.builtin.regex"), "neurallog"),
-    (inline_pattern("roles/postgresql/tasks/preflight.yml", "postgresql_name is ansible.builtin.regex"), "postgresql"),
-    (inline_pattern("roles/redis/tasks/preflight.yml", "redis_name is ansible.builtin.regex"), "redis"),
-    (inline_pattern("roles/redis/tasks/preflight.yml", "redis_maxmemory | string | lower is ansible.builtin.regex"), "2gb"),
+    (inline_pattern("roles/elasticsearch/meta/plan.yml", "elasticsearch_name is ansible.builtin.regex"), "elasticsearch"),
+    (inline_pattern("roles/elasticsearch/meta/plan.yml", "elasticsearch_cluster_name is ansible.builtin.regex"), "neurallog"),
+    (inline_pattern("roles/postgresql/meta/plan.yml", "postgresql_name is ansible.builtin.regex"), "postgresql"),
+    (inline_pattern("roles/redis/meta/plan.yml", "redis_name is ansible.builtin.regex"), "redis"),
+    (inline_pattern("roles/redis/meta/plan.yml", "redis_maxmemory | string | lower is ansible.builtin.regex"), "2gb"),
     (inline_pattern("roles/preflight/tasks/validate.yml", "ingress_domain is match"), "logs.example.com"),
     (inline_pattern("roles/preflight/tasks/validate.yml", "preflight_min_kubernetes_version is match"), "1.30"),
     (inline_pattern("roles/tenant/tasks/offboard.yml", "tenant_offboard_id | string is match"), "acme"),
