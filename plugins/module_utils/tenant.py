@@ -443,7 +443,7 @@ def _group_error(group):
 def namespace_names(tenant_id, organizations, namespace_support=None):
     """Namespaces of a tenant, root first: ``tenant-{id}``, then per org
     ``tenant-{id}-org-{org}`` and, when it asks for one, ``...-mcp``."""
-    support = merge(DEFAULT_SETTINGS["namespace_support"], namespace_support)
+    support = merge(DEFAULT_SETTINGS.get("namespace_support"), namespace_support)
     root = "tenant-%s" % tenant_id
     names = [(root, "tenant-root", None)]
     if support["enabled"]:
