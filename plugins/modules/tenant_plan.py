@@ -99,7 +99,7 @@ EXAMPLES = r"""
   no_log: true
 
 - name: Report a refusal
-  when: __tenant_plan.failed | default(false)
+  when: __tenant_plan.phases is not defined
   ansible.builtin.fail:
     msg: "{{ __tenant_plan.msg }}"
 
