@@ -31,7 +31,7 @@ description:
     C(tenants.yaml), C(tenant-redis.yaml) and the Secrets to C(secrets/tenant-secrets.yaml) (or, with
     C(neurallog_render_secrets=none), their names to C(required-secrets/tenant-secrets.txt)), keeping the
     passwords an earlier render wrote.
-  - The result holds the Redis passwords (in the Secrets): use C(no_log) on the task and report
+  - The result holds the Redis passwords (in the Secrets), so use C(no_log) on the task and report
     RV(msg) in a task of its own; invalid input and an unsafe prune give C(failed) with a message that
     names the setting and holds no secret.
 options:
