@@ -32,7 +32,7 @@ description:
     C(neurallog_render_secrets=none), their names to C(required-secrets/tenant-secrets.txt)), keeping the
     passwords an earlier render wrote.
   - The result holds the Redis passwords (in the Secrets), so use C(no_log) on the task and report
-    RV(msg) in a task of its own; invalid input and an unsafe prune give C(failed) with a message that
+    its C(msg) in a task of its own; invalid input and an unsafe prune give C(failed) with a message that
     names the setting and holds no secret.
 options:
   tenants:
