@@ -123,6 +123,12 @@ def render(plan, render_dir, secrets_mode):
     """Write each selected role's objects to <dir>/<role>.yaml, its Secrets to
     <dir>/secrets/<role>.yaml (0700/0600) or, with secrets_mode none, the list
     of Secrets the user provides to <dir>/required-secrets/<role>.txt."""
+    return write_render([(name, plan.objects.get(name, [])) for name in plan.selected], render_dir, secrets_mode)
+
+
+def write_render(groups, render_dir, secrets_mode):
+    """render() of ``groups``, a list of (name, objects): the files are named
+    after each group. Returns the paths written or removed."""
     changed = []
     folders = [(render_dir, 0o750), (os.path.join(render_dir, "secrets"), 0o700) if secrets_mode == "file"
                else (os.path.join(render_dir, "required-secrets"), 0o750)]
@@ -132,8 +138,8 @@ def render(plan, render_dir, secrets_mode):
             changed.append(folder)
         if stat.S_IMODE(os.stat(folder).st_mode) != mode:
             os.chmod(folder, mode)
-    for name in plan.selected:
-        stamped = manifest_utils.stamp_applied_hash(plan.objects.get(name, []))
+    for name, group in groups:
+        stamped = manifest_utils.stamp_applied_hash(group)
         objects = [o for o in stamped if o.get("kind") != "Secret"]
         secrets = [o for o in stamped if o.get("kind") == "Secret"]
         paths = {"objects": os.path.join(render_dir, name + ".yaml"),

@@ -6,7 +6,7 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-from ansible_collections.neurallog.platform.plugins.module_utils.tenant import offboard_plan, prune_plan
+from ansible_collections.neurallog.platform.plugins.module_utils.tenant import offboard_plan, prune_check, prune_plan
 
 
 def tenant_offboard_plan(live_namespaces, tenant_ids):
@@ -23,8 +23,15 @@ def tenant_prune_plan(live_namespaces, declared_ids):
     return prune_plan(list(declared_ids or []), live_namespaces)
 
 
+def tenant_prune_check(live_namespaces, declared_ids, prune=False, threshold=1, confirm=""):
+    """tenant_prune_plan plus ``report`` and ``refusal`` (module_utils/tenant.py
+    prune_check, the check the tenant plan makes)."""
+    return prune_check(list(declared_ids or []), live_namespaces, prune, threshold, confirm)
+
+
 class FilterModule(object):
     """Tenant helpers."""
 
     def filters(self):
-        return {"tenant_offboard_plan": tenant_offboard_plan, "tenant_prune_plan": tenant_prune_plan}
+        return {"tenant_offboard_plan": tenant_offboard_plan, "tenant_prune_plan": tenant_prune_plan,
+                "tenant_prune_check": tenant_prune_check}

@@ -19,16 +19,33 @@ __metaclass__ = type
 
 import base64
 import copy
+import json
+import os
 import re
 import secrets
 import string
 from decimal import ROUND_CEILING, Decimal, localcontext
+
+try:
+    import yaml
+except ImportError:  # pragma: no cover - PyYAML comes with ansible-core
+    yaml = None
+
+try:
+    import jinja2
+except ImportError:  # pragma: no cover - Jinja2 comes with ansible-core
+    jinja2 = None
 
 from ansible_collections.neurallog.platform.plugins.module_utils.data_services import (
     REDIS_SERVICES_RULES,
     REDIS_SERVICES_USER,
     redis_acl_config,
 )
+from ansible_collections.neurallog.platform.plugins.module_utils.manifests import (
+    pending_objects,
+    stamp_applied_hash,
+)
+from ansible_collections.neurallog.platform.plugins.module_utils.undeclared import object_key
 
 # ---------------------------------------------------------------------------
 # Constants and defaults
@@ -106,99 +123,85 @@ DNS1123_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z
 ADMISSION_COMPONENT = "tenant-admission"
 SERVICE_POLICY = "neurallog-tenant-services"
 INGRESS_POLICY = "neurallog-tenant-ingresses"
-# Ingress annotations a tenant may not set on the shared ingress class:
-# configuration snippets (CVE-2021-25742), extra hosts the host check does
-# not see (server-alias), the annotations of the 2025 ingress-nginx
-# injection CVEs (auth-url, auth-tls-match-cn, mirror-*), and references to
-# Secrets or ConfigMaps of other namespaces.
-DEFAULT_DENIED_ANNOTATIONS = [
-    r"nginx\.ingress\.kubernetes\.io/.*-snippet",
-    r"nginx\.org/.*-snippets?",
-    r"nginx\.ingress\.kubernetes\.io/server-alias",
-    r"nginx\.ingress\.kubernetes\.io/auth-url",
-    r"nginx\.ingress\.kubernetes\.io/auth-tls-match-cn",
-    r"nginx\.ingress\.kubernetes\.io/mirror-(target|host)",
-    r"nginx\.ingress\.kubernetes\.io/(auth-tls-secret|proxy-ssl-secret|auth-secret)",
-    r"nginx\.ingress\.kubernetes\.io/(auth-proxy-set-headers|custom-headers)",
-]
-
 # Labels the generated objects rely on; a tenant's extra labels may not set them.
 RESERVED_LABEL_PREFIXES = ("pod-security.kubernetes.io/", "kubernetes.io/", "k8s.io/")
 RESERVED_LABELS = ("tenant", "type", "organization", "neurallog-system", "neurallog-data")
 
-DEFAULT_TIERS = {
-    "small": {
-        "pods": 20, "requests.cpu": "4", "requests.memory": "8Gi",
-        "limits.cpu": "8", "limits.memory": "16Gi",
-        "requests.storage": "50Gi", "persistentvolumeclaims": 10,
-    },
-    "standard": {
-        "pods": 50, "requests.cpu": "10", "requests.memory": "20Gi",
-        "limits.cpu": "20", "limits.memory": "40Gi",
-        "requests.storage": "100Gi", "persistentvolumeclaims": 20,
-    },
-    "large": {
-        "pods": 200, "requests.cpu": "40", "requests.memory": "80Gi",
-        "limits.cpu": "80", "limits.memory": "160Gi",
-        "requests.storage": "500Gi", "persistentvolumeclaims": 50,
-    },
+# Where every setting's default lives: the tenant role's defaults (or, for
+# the platform-wide ones, the globals role's), the one place. The module
+# (through its action plugin) and the role pass settings under these names;
+# DEFAULT_SETTINGS is read from those files on the controller.
+ROLE_SETTINGS = {
+    "tiers": ("tenant", "tenant_tiers"),
+    "default_tier": ("tenant", "tenant_default_tier"),
+    "organization_quota": ("tenant", "tenant_organization_quota"),
+    "limit_range": ("tenant", "tenant_limit_range"),
+    "redis": ("tenant", "tenant_redis"),
+    "namespace_support": ("tenant", "tenant_namespace_support"),
+    "dns": ("tenant", "tenant_dns"),
+    "system_namespace_labels": ("tenant", "tenant_system_namespace_labels"),
+    "data_namespace_labels": ("tenant", "tenant_data_namespace_labels"),
+    "admin_group_format": ("tenant", "tenant_admin_group_format"),
+    "member_group_format": ("tenant", "tenant_member_group_format"),
+    "cluster_domain": ("tenant", "tenant_cluster_domain"),
+    "quota_defaults": ("tenant", "tenant_quota_defaults"),
+    "ingress_domain": ("tenant", "tenant_ingress_domain"),
+    "ingress_denied_annotations": ("tenant", "tenant_ingress_denied_annotations"),
+    "data_access": ("globals", "neurallog_tenant_data_access"),
+    "image_pull_policy": ("globals", "neurallog_image_pull_policy"),
+    "image_pull_secrets": ("globals", "neurallog_image_pull_secrets"),
+    "storage_class": ("globals", "neurallog_storage_class"),
+    "pod_security_level": ("globals", "neurallog_pod_security_level"),
+    "common_labels": ("globals", "neurallog_common_labels"),
 }
+# The roles, next to plugins/ in the collection (absent where a module runs
+# remotely: there its action plugin passes every setting).
+ROLES_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))), "roles")
 
-DEFAULT_SETTINGS = {
-    "tiers": DEFAULT_TIERS,
-    "default_tier": "standard",
-    "organization_quota": {
-        "pods": 20, "requests.cpu": "4", "requests.memory": "8Gi",
-        "limits.cpu": "8", "limits.memory": "16Gi",
-        "requests.storage": "50Gi", "persistentvolumeclaims": 10,
-    },
-    "limit_range": {
-        "default_request": {"cpu": "100m", "memory": "128Mi"},
-        "default": {"cpu": "500m", "memory": "512Mi"},
-        "max": {},
-    },
-    "redis": {
-        "enabled": True,
-        "storage_size": "10Gi",
-        "storage_class": "",
-        "maxmemory": "1gb",
-        "maxmemory_policy": "allkeys-lru",
-        "appendonly": True,
-        "appendfsync": "everysec",
-        "resources": {
-            "requests": {"cpu": "100m", "memory": "1280Mi"},
-            "limits": {"cpu": "1", "memory": "1536Mi"},
-        },
-    },
-    "namespace_support": {"enabled": True, "default": False},
-    "dns": {
-        "enabled": True,
-        "namespace_labels": {"kubernetes.io/metadata.name": "kube-system"},
-        "pod_labels": {"k8s-app": "kube-dns"},
-    },
-    "system_namespace_labels": {"neurallog-system": "true"},
-    "data_namespace_labels": {"neurallog-data": "true"},
-    # Tenant pods may reach the shared data services (the spec allows it).
-    "data_access": False,
-    "admin_group_format": "tenant-{tenant}-admins",
-    "member_group_format": "tenant-{tenant}-members",
-    "redis_image": "",
-    "image_pull_policy": "IfNotPresent",
-    "image_pull_secrets": [],
-    "storage_class": "",
-    "pod_security_level": "restricted",
-    "common_labels": {
-        "app.kubernetes.io/part-of": "neurallog",
-        "app.kubernetes.io/managed-by": "neurallog.platform",
-    },
-    "cluster_domain": "cluster.local",
-    # Under every tenant namespace's quota (a tier, tenant or organization
-    # quota may override them): no LoadBalancer or NodePort Services, which
-    # would expose a tenant outside the cluster (CVE-2020-8554).
-    "quota_defaults": {"services.loadbalancers": 0, "services.nodeports": 0},
-    "ingress_domain": "neurallog.com",
-    "ingress_denied_annotations": list(DEFAULT_DENIED_ANNOTATIONS),
-}
+
+def _render_default(value):
+    """A role default as it is with no other variable set: a template such
+    as "{{ ingress_domain | default('neurallog.com') }}" gives its
+    fallback. None when it cannot be rendered here."""
+    if not isinstance(value, str) or "{{" not in value:
+        return value
+    if jinja2 is None:
+        return None
+    try:
+        return jinja2.Environment(undefined=jinja2.Undefined).from_string(value).render()
+    except Exception:  # pylint: disable=broad-exception-caught  # any template error: no default here
+        return None
+
+
+def role_defaults(roles_dir=None):
+    """Setting -> default, read from the roles' defaults/main.yml; {} when
+    the roles are not next to this file (a module run remotely)."""
+    roles_dir = roles_dir or ROLES_DIR
+    if yaml is None:
+        return {}
+    files = {}
+    out = {}
+    for setting, (role, variable) in ROLE_SETTINGS.items():
+        if role not in files:
+            path = os.path.join(roles_dir, role, "defaults", "main.yml")
+            files[role] = {}
+            if os.path.exists(path):
+                with open(path) as handle:
+                    files[role] = yaml.safe_load(handle) or {}
+        if variable in files[role]:
+            value = _render_default(files[role][variable])
+            if value is not None:
+                out[setting] = value
+    return out
+
+
+DEFAULT_SETTINGS = role_defaults()
+DEFAULT_SETTINGS.setdefault("redis_image", "")
+DEFAULT_TIERS = DEFAULT_SETTINGS.get("tiers", {})
+# Ingress annotations a tenant may not set on the shared ingress class
+# (tenant_ingress_denied_annotations: snippets, server-alias, the 2025
+# ingress-nginx injection CVEs, references to other namespaces).
+DEFAULT_DENIED_ANNOTATIONS = DEFAULT_SETTINGS.get("ingress_denied_annotations", [])
 
 # What tenant admins may do inside their namespaces. Verbs are listed: "*"
 # would include impersonate (on serviceaccounts) and deletecollection (one
@@ -440,7 +443,7 @@ def _group_error(group):
 def namespace_names(tenant_id, organizations, namespace_support=None):
     """Namespaces of a tenant, root first: ``tenant-{id}``, then per org
     ``tenant-{id}-org-{org}`` and, when it asks for one, ``...-mcp``."""
-    support = merge(DEFAULT_SETTINGS["namespace_support"], namespace_support)
+    support = merge(DEFAULT_SETTINGS.get("namespace_support"), namespace_support)
     root = "tenant-%s" % tenant_id
     names = [(root, "tenant-root", None)]
     if support["enabled"]:
@@ -1414,3 +1417,143 @@ def prune_plan(declared_ids, live_namespaces):
     plan = offboard_plan(undeclared, live_namespaces)
     plan["undeclared"] = undeclared
     return plan
+
+
+# ---------------------------------------------------------------------------
+# The reconcile of tenants (plugins/action/tenant_plan.py): what to read,
+# the prune check, what is pending per phase
+# ---------------------------------------------------------------------------
+
+NOT_DECLARED = "Tenants in the cluster but not declared in tenant_list: "
+# The admission policies carry no tenant label: listed by their component.
+ADMISSION_SELECTOR = "%s=%s,app.kubernetes.io/component=%s" % (MANAGED_BY + (ADMISSION_COMPONENT,))
+# Every namespace labelled for a tenant, managed or not (ownership checks).
+TENANT_NAMESPACE_SELECTOR = "tenant"
+# Above this many tenants one list of everything the collection labels for
+# a tenant is shorter than a selector naming each of them.
+SELECTOR_MAX_TENANTS = 100
+
+
+def prune_check(declared_ids, live_namespaces, prune=False, threshold=1, confirm=""):
+    """prune_plan() plus ``report`` (the line naming the undeclared tenants)
+    and ``refusal`` (why tenant_prune must not run, or ""): an empty
+    tenant_list, namespaces that belong to someone else, more tenants than
+    ``threshold`` without ``confirm`` equal to their number."""
+    declared_ids = [str(tenant_id) for tenant_id in declared_ids or []]
+    plan = prune_plan(declared_ids, live_namespaces)
+    undeclared = plan["undeclared"]
+    if not undeclared:
+        report = NOT_DECLARED + "none"
+    else:
+        report = NOT_DECLARED + "%d: %s%s" % (
+            len(undeclared), plan["summary"],
+            " - tenant_prune is true: these tenants and namespaces are to be removed" if prune
+            else " (kept; set tenant_prune=true to remove them)")
+    refusal = ""
+    if prune and not declared_ids:
+        refusal = ("tenant_prune=true with an empty tenant_list would offboard every tenant in the cluster "
+                   "(%d: %s); refusing. Declare the tenants to keep in tenant_list, or offboard tenants one by one "
+                   "with playbooks/tenant_offboard.yml. Nothing was changed." % (
+                       len(undeclared), ", ".join(undeclared) or "none"))
+    elif prune and plan["conflicts"]:
+        refusal = ("Refusing to prune: %s. Nothing was changed; check the namespaces' tenant and type labels."
+                   % "; ".join(plan["conflicts"]))
+    elif prune and len(undeclared) > int(threshold) and str(confirm) != str(len(undeclared)):
+        refusal = ("tenant_prune would offboard %d tenants (%s), more than tenant_prune_threshold=%s; to go ahead, "
+                   "confirm the number with -e tenant_prune_confirm=%d (given: %s). Nothing was changed." % (
+                       len(undeclared), ", ".join(undeclared), threshold, len(undeclared),
+                       json.dumps(str(confirm))))
+    plan.update(report=report, refusal=refusal)
+    return plan
+
+
+def declared_ids(tenants):
+    """The ids of a tenant list as given (before validation)."""
+    return [str(tenant["id"]) for tenant in tenants or [] if isinstance(tenant, dict) and "id" in tenant]
+
+
+def live_selector(tenant_ids):
+    """Label selector of every object the collection made for these tenants."""
+    ids = sorted(set(tenant_ids))
+    if not ids or len(ids) > SELECTOR_MAX_TENANTS:
+        return "%s=%s,tenant" % MANAGED_BY
+    return "%s=%s,tenant in (%s)" % (MANAGED_BY + (",".join(ids),))
+
+
+def live_reads(objects, tenant_ids):
+    """[(apiVersion, kind, label selector)] to list, once each, to compare
+    ``objects`` with the cluster."""
+    reads, seen = [], set()
+    for obj in objects:
+        key = (obj.get("apiVersion", "v1"), obj.get("kind"))
+        if key in seen:
+            continue
+        seen.add(key)
+        if key[1] == "Namespace":
+            selector = TENANT_NAMESPACE_SELECTOR
+        elif (obj.get("metadata") or {}).get("labels", {}).get("app.kubernetes.io/component") == ADMISSION_COMPONENT:
+            selector = ADMISSION_SELECTOR
+        else:
+            selector = live_selector(tenant_ids)
+        reads.append(key + (selector,))
+    return reads
+
+
+def _workload(obj, timeout):
+    metadata = obj["metadata"]
+    return {"api_version": obj.get("apiVersion"), "kind": obj["kind"], "namespace": metadata.get("namespace"),
+            "name": metadata["name"], "timeout": int(timeout), "role": "tenant"}
+
+
+def pending_phases(built, live_groups=None, compare=True, wait_timeout=None, existing_namespaces=None):
+    """What to apply of ``built`` (build_resources' result), in two phases.
+
+    ``namespaces``: the admission policies (so no tenant namespace exists
+    unguarded), then the Namespaces; ``tenants``: every other object, the
+    Secrets apart (``secrets``, applied without output), and in ``wait`` the
+    Redis StatefulSets that are applied (waited for when ``wait_timeout`` is
+    given). Every object is stamped with its applied hash; with ``compare``
+    only those missing, drifted or declared differently in ``live_groups``
+    (pending_objects) are kept: ONE comparison for every tenant. With
+    ``existing_namespaces`` (check mode) objects of namespaces that do not
+    exist yet are left out (a dry run cannot create them; ``new_namespaces``
+    names those namespaces). Returns ``{"phases": [...], "new_namespaces":
+    [...]}``; a phase with nothing to apply is left out."""
+    admission = stamp_applied_hash(built["admission_resources"])
+    resources = stamp_applied_hash(built["resources"])
+    everything = admission + resources
+    pending = pending_objects(everything, live_groups) if compare else everything
+    keys = set(object_key(obj) for obj in pending)
+    new_namespaces = []
+    if existing_namespaces is not None:
+        existing = set(existing_namespaces)
+        new_namespaces = [obj["metadata"]["name"] for obj in resources
+                          if obj["kind"] == "Namespace" and obj["metadata"]["name"] not in existing]
+        deferred = set(new_namespaces)
+        keys = set(key for key, obj in ((object_key(o), o) for o in pending)
+                   if (obj.get("metadata") or {}).get("namespace") not in deferred)
+    first = [obj for obj in admission if object_key(obj) in keys]
+    first += [obj for obj in resources if obj["kind"] == "Namespace" and object_key(obj) in keys]
+    rest = [obj for obj in resources if obj["kind"] != "Namespace" and object_key(obj) in keys]
+    phases = []
+    if first:
+        phases.append({"name": "namespaces", "objects": first, "secrets": [], "wait": []})
+    objects = [obj for obj in rest if obj["kind"] != "Secret"]
+    secrets_ = [obj for obj in rest if obj["kind"] == "Secret"]
+    if objects or secrets_:
+        wait = [] if wait_timeout is None else [
+            _workload(obj, wait_timeout) for obj in objects if obj["kind"] == "StatefulSet"]
+        phases.append({"name": "tenants", "objects": objects, "secrets": secrets_, "wait": wait})
+    return {"phases": phases, "new_namespaces": new_namespaces}
+
+
+def render_groups(built):
+    """The files of render mode, as before the engine: <name>.yaml per group
+    (the Secrets' group in secrets/)."""
+    resources = built["resources"]
+    return [
+        ("tenant-admission", built["admission_resources"]),
+        ("tenants", [o for o in resources if o["kind"] not in ("Secret", "StatefulSet")]),
+        ("tenant-secrets", [o for o in resources if o["kind"] == "Secret"]),
+        ("tenant-redis", [o for o in resources if o["kind"] == "StatefulSet"]),
+    ]

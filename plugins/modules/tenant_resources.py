@@ -40,6 +40,9 @@ description:
     generated one (listed in RV(generated_passwords)), so passing the passwords stored in
     the cluster keeps them stable across runs.
   - The result contains the Redis passwords (in the Secrets); use C(no_log) on the task.
+  - Every setting not given takes the tenant role's default (C(roles/tenant/defaults/main.yml),
+    the platform-wide ones C(roles/globals/defaults/main.yml)), filled in on the controller
+    by the module's action plugin; the role's variable names are given with each option.
 options:
   tenant:
     description:
@@ -64,9 +67,8 @@ options:
         memory) and C(large).
     type: dict
   default_tier:
-    description: Tier of tenants that name none.
+    description: Tier of tenants that name none (default C(tenant_default_tier) of the tenant role, C(standard)).
     type: str
-    default: standard
   organization_quota:
     description:
       - ResourceQuota C(hard) entries of each organization and MCP namespace (Kubernetes
@@ -99,57 +101,47 @@ options:
   system_namespace_labels:
     description: Labels of the platform's system namespaces (allowed in and out).
     type: dict
-    default: {neurallog-system: "true"}
   data_namespace_labels:
     description: Labels of the platform's data namespaces (allowed out when O(data_access) is set).
     type: dict
-    default: {neurallog-data: "true"}
   data_access:
     description:
       - Let tenant pods open connections to the data namespaces (egress in the tenant
         NetworkPolicy). The spec allows it; off by default, so the shared stores are reached
         only through the platform services.
+      - Default C(neurallog_tenant_data_access) of the globals role (false).
     type: bool
-    default: false
   admin_group_format:
     description: Admin group of tenants that list no C(admin_groups); C({tenant}) is replaced by the id.
     type: str
-    default: tenant-{tenant}-admins
   member_group_format:
     description: Member group of tenants that list no C(member_groups); C({tenant}) is replaced by the id.
     type: str
-    default: tenant-{tenant}-members
   redis_image:
     description: Full, pinned reference of the Redis image (C(neurallog_image_refs['redis'])).
     type: str
     required: true
   image_pull_policy:
-    description: imagePullPolicy of the Redis container.
+    description: imagePullPolicy of the Redis container (default C(neurallog_image_pull_policy), C(IfNotPresent)).
     type: str
-    default: IfNotPresent
     choices: [Always, IfNotPresent, Never]
   image_pull_secrets:
-    description: imagePullSecrets of the Redis pods.
+    description: imagePullSecrets of the Redis pods (default C(neurallog_image_pull_secrets), none).
     type: list
     elements: str
-    default: []
   storage_class:
     description: StorageClass of the Redis volumes when the tenant names none; empty uses the cluster default.
     type: str
-    default: ""
   pod_security_level:
-    description: Pod Security Admission level enforced, warned and audited in tenant namespaces.
+    description: Pod Security Admission level enforced, warned and audited in tenant namespaces (default C(restricted)).
     type: str
-    default: restricted
     choices: [privileged, baseline, restricted]
   common_labels:
-    description: Labels put on every object.
+    description: Labels put on every object (default C(neurallog_common_labels) of the globals role).
     type: dict
-    default: {app.kubernetes.io/part-of: neurallog, app.kubernetes.io/managed-by: neurallog.platform}
   cluster_domain:
     description: Cluster DNS domain, used in the Redis URL.
     type: str
-    default: cluster.local
   quota_defaults:
     description:
       - ResourceQuota C(hard) entries of every tenant namespace, under the tier's, the
@@ -160,8 +152,8 @@ options:
     description:
       - The platform's DNS domain (C(ingress_domain) of the ingress role). Tenant C(id) may
         use the Ingress host C(<id>.api.<ingress_domain>) and names under it.
+      - Default C(neurallog.com).
     type: str
-    default: neurallog.com
   ingress_denied_annotations:
     description:
       - Regular expressions (whole key) of the Ingress annotations refused in tenant
@@ -276,18 +268,12 @@ admission_resources:
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.neurallog.platform.plugins.module_utils.tenant import (
-    DEFAULT_SETTINGS,
+    ROLE_SETTINGS,
     TenantError,
     build_resources,
 )
 
-SETTING_KEYS = (
-    "tiers", "default_tier", "organization_quota", "limit_range", "redis",
-    "namespace_support", "dns", "system_namespace_labels", "data_namespace_labels", "data_access",
-    "admin_group_format", "member_group_format", "redis_image", "image_pull_policy",
-    "image_pull_secrets", "storage_class", "pod_security_level", "common_labels",
-    "cluster_domain", "quota_defaults", "ingress_domain", "ingress_denied_annotations",
-)
+SETTING_KEYS = tuple(ROLE_SETTINGS) + ("redis_image",)
 
 
 def main():
@@ -296,28 +282,28 @@ def main():
             tenant=dict(type="dict"),
             tenants=dict(type="list", elements="dict"),
             tiers=dict(type="dict"),
-            default_tier=dict(type="str", default="standard"),
+            default_tier=dict(type="str"),
             organization_quota=dict(type="dict"),
             limit_range=dict(type="dict"),
             redis=dict(type="dict"),
             namespace_support=dict(type="dict"),
             dns=dict(type="dict"),
-            system_namespace_labels=dict(type="dict", default={"neurallog-system": "true"}),
-            data_namespace_labels=dict(type="dict", default={"neurallog-data": "true"}),
-            data_access=dict(type="bool", default=False),
-            admin_group_format=dict(type="str", default="tenant-{tenant}-admins"),
-            member_group_format=dict(type="str", default="tenant-{tenant}-members"),
+            system_namespace_labels=dict(type="dict"),
+            data_namespace_labels=dict(type="dict"),
+            data_access=dict(type="bool"),
+            admin_group_format=dict(type="str"),
+            member_group_format=dict(type="str"),
             redis_image=dict(type="str", required=True),
-            image_pull_policy=dict(type="str", default="IfNotPresent",
+            image_pull_policy=dict(type="str",
                                    choices=["Always", "IfNotPresent", "Never"]),
-            image_pull_secrets=dict(type="list", elements="str", default=[], no_log=False),
-            storage_class=dict(type="str", default=""),
-            pod_security_level=dict(type="str", default="restricted",
+            image_pull_secrets=dict(type="list", elements="str", no_log=False),
+            storage_class=dict(type="str"),
+            pod_security_level=dict(type="str",
                                     choices=["privileged", "baseline", "restricted"]),
-            common_labels=dict(type="dict", default=dict(DEFAULT_SETTINGS["common_labels"])),
-            cluster_domain=dict(type="str", default="cluster.local"),
+            common_labels=dict(type="dict"),
+            cluster_domain=dict(type="str"),
             quota_defaults=dict(type="dict"),
-            ingress_domain=dict(type="str", default="neurallog.com"),
+            ingress_domain=dict(type="str"),
             ingress_denied_annotations=dict(type="list", elements="str"),
             redis_passwords=dict(type="dict", default={}, no_log=True),
             password_length=dict(type="int", default=32, no_log=False),

@@ -1,0 +1,122 @@
+# -*- coding: utf-8 -*-
+# Copyright: NeuralLog platform engineering
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Controller side of neurallog.platform.tenant_plan (documented in
+plugins/modules/tenant_plan.py): the plan of any number of tenants, in one
+process, on the engine's building blocks (plugin_utils/cluster.py's Cluster,
+module_utils/manifests' stamp and comparison, module_utils/tenant.py for the
+tenants themselves)."""
+
+from __future__ import annotations
+
+from ansible.errors import AnsibleError
+from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
+from ansible.plugins.action import ActionBase
+
+from ansible_collections.neurallog.platform.plugins.action.plan import write_render
+from ansible_collections.neurallog.platform.plugins.module_utils import manifests as manifest_utils
+from ansible_collections.neurallog.platform.plugins.module_utils import tenant as tenant_utils
+from ansible_collections.neurallog.platform.plugins.plugin_utils.cluster import Cluster, ClusterError
+
+ARGUMENT_SPEC = dict(
+    tenants=dict(type="list", elements="raw", required=True),
+    undeclared=dict(type="bool", default=False),
+    prune=dict(type="bool", default=False),
+    prune_threshold=dict(type="int", default=1),
+    prune_confirm=dict(type="str", default=""),
+    compare=dict(type="bool", default=True),
+    wait=dict(type="bool", default=True),
+    wait_timeout=dict(type="int", default=300),
+    timeout=dict(type="int", default=20),
+)
+
+
+class ActionModule(ActionBase):
+    TRANSFERS_FILES = False
+    _requires_connection = False
+
+    def _var(self, task_vars, name, default=None):
+        return self._templar.template(task_vars[name]) if name in task_vars else default
+
+    def settings(self, task_vars):
+        """The tenant settings from the task's variables (the role's
+        defaults under the inventory's values), named as module_utils/tenant
+        names them (ROLE_SETTINGS)."""
+        settings = {}
+        for setting, (_role, variable) in tenant_utils.ROLE_SETTINGS.items():
+            if variable in task_vars:
+                settings[setting] = self._var(task_vars, variable)
+        refs = self._var(task_vars, "neurallog_image_refs", {}) or {}
+        settings["redis_image"] = refs.get("redis", "")
+        return settings
+
+    def run(self, tmp=None, task_vars=None):
+        result = super(ActionModule, self).run(tmp, task_vars)
+        validation = ArgumentSpecValidator(ARGUMENT_SPEC).validate(self._task.args)
+        if validation.error_messages:
+            raise AnsibleError("tenant_plan: " + "; ".join(validation.error_messages))
+        args = validation.validated_parameters
+        task_vars = task_vars or {}
+        check_mode = bool(self._task.check_mode)
+        render_dir = str(self._var(task_vars, "neurallog_render_dir", "") or "")
+        tenants = args["tenants"]
+        cluster = None
+        try:
+            if not render_dir:
+                cluster = Cluster(self._var(task_vars, "neurallog_kubeconfig") or None,
+                                  self._var(task_vars, "neurallog_context") or None, timeout=args["timeout"])
+            result.update(self._plan(cluster, render_dir, tenants, args, task_vars, check_mode))
+        except tenant_utils.TenantError as exc:
+            result.update(failed=True, msg="Invalid tenant settings: %s" % exc, errors=exc.errors)
+        except ClusterError as exc:
+            result.update(failed=True, msg=str(exc))
+        result["requests"] = cluster.requests if cluster else 0
+        return result
+
+    def _plan(self, cluster, render_dir, tenants, args, task_vars, check_mode):
+        out = {"changed": False}
+        namespaces, secrets = [], []
+        if cluster is not None:
+            # One list per kind: the tenant namespaces (ownership, the prune
+            # check, check mode) and the tenants' Secrets (stored passwords).
+            namespaces = cluster.list("v1", "Namespace", None, tenant_utils.TENANT_NAMESPACE_SELECTOR)
+            if args["undeclared"]:
+                prune = tenant_utils.prune_check(tenant_utils.declared_ids(tenants), namespaces, args["prune"],
+                                                 args["prune_threshold"], args["prune_confirm"])
+                out["prune"] = prune
+                if prune["refusal"]:
+                    out.update(failed=True, msg=prune["refusal"])
+                    return out
+        settings = self.settings(task_vars)
+        valid = tenant_utils.validate_tenants(tenants, settings)
+        ids = [tenant["id"] for tenant in valid]
+        if cluster is not None:
+            secrets = cluster.list("v1", "Secret", None, tenant_utils.live_selector(ids)) if ids else []
+        else:
+            secrets = manifest_utils.rendered_secrets(render_dir, name=tenant_utils.REDIS_SECRET)
+        built = tenant_utils.build_resources(tenants, settings, existing_secrets=secrets, live_namespaces=namespaces)
+        out.update(
+            tenants=built["tenants"],
+            namespaces=[ns for tenant in built["tenants"] for ns in tenant["namespaces"]],
+            generated_passwords=built["generated_passwords"],
+            objects=len(built["resources"]) + len(built["admission_resources"]),
+            phases=[], new_namespaces=[], pending=0, rendered=[],
+        )
+        if cluster is None:
+            if not check_mode:
+                secrets_mode = self._var(task_vars, "neurallog_render_secrets", "file") or "file"
+                out["rendered"] = write_render(tenant_utils.render_groups(built), render_dir, secrets_mode)
+                out["changed"] = bool(out["rendered"])
+            return out
+        everything = built["admission_resources"] + built["resources"]
+        groups = []
+        if args["compare"]:
+            for api_version, kind, selector in tenant_utils.live_reads(everything, ids):
+                items = namespaces if kind == "Namespace" else cluster.list(api_version, kind, None, selector)
+                groups.append({"kind": kind, "items": items})
+        planned = tenant_utils.pending_phases(
+            built, groups, compare=args["compare"], wait_timeout=args["wait_timeout"] if args["wait"] else None,
+            existing_namespaces=[ns["metadata"]["name"] for ns in namespaces] if check_mode else None)
+        out.update(planned)
+        out["pending"] = sum(len(phase["objects"]) + len(phase["secrets"]) for phase in planned["phases"])
+        return out
