@@ -178,6 +178,7 @@ class ActionModule(ActionBase):
                 lock = self._lock(plan, args["run"], check_mode)
             plan.build(preflight=preflight)
             phases = plan.phases()
+            notes = plan.notes()
             full_run = set(run_tags) == {"all"} and not skip_tags and not args["components"]
             undeclared = {"remove": [], "keep": []}
             if cluster is not None and full_run:
@@ -204,6 +205,7 @@ class ActionModule(ActionBase):
             pending=sum(len(p["objects"]) + len(p["secrets"]) for p in phases),
             undeclared=undeclared,
             prune=prune,
+            notes=notes,
             rendered=rendered,
             lock=lock,
             kubernetes_version=plan.facts.get("preflight_kubernetes_version", ""),

@@ -40,7 +40,8 @@ COMPONENTS = ["namespaces", "network_policies", "postgresql", "redis", "elastics
 PHASES = ["namespaces", "policies", "data", "core", "edge"]
 MANAGED_SELECTOR = "app.kubernetes.io/managed-by=neurallog.platform"
 WORKLOAD_KINDS = ("Deployment", "StatefulSet", "DaemonSet")
-PLAN_KEYS = {"tags", "phase", "checks", "reads", "credentials", "facts", "manifests", "immutable", "wait"}
+PLAN_KEYS = {"tags", "phase", "checks", "reads", "credentials", "facts", "manifests", "immutable", "wait", "report",
+             "notes"}
 
 
 class PlanError(AnsibleError):
@@ -230,6 +231,12 @@ class Plan:
         secret_keys.update(undeclared_utils.object_keys([o for o in objects if o.get("kind") == "Secret"]))
         self.objects[role.name] = objects
         self.no_log[role.name] = secret_keys
+        # Facts about what the role renders (the summary's reports): only for
+        # rendered roles, with the role's objects as `_objects`.
+        for fact in role.plan.get("report") or []:
+            for name, expression in fact.items():
+                self.facts[name] = self.templar.copy_with_new_env(
+                    available_variables=self.variables.new_child({"_objects": objects})).template(expression)
 
     def check_immutable(self, role):
         rule = role.plan.get("immutable")
@@ -263,10 +270,24 @@ class Plan:
             self.read(role)
             self.credentials(role)
             self.derive(role)
+        # Roles that make no objects may derive facts too (the summary's
+        # settings), from everything the components derived.
+        for name in SETTING_ROLES:
+            self.derive(self.roles[name])
         for name in self.selected:
             self.render(self.roles[name])
             self.check_immutable(self.roles[name])
         return self
+
+    def notes(self):
+        """The `notes` of the selected roles whose `when` holds, templated:
+        what a run should tell without failing (an optional API missing)."""
+        out = []
+        for name in self.selected:
+            for note in self.roles[name].plan.get("notes") or []:
+                if self.condition(note.get("when")):
+                    out.append(" ".join(str(self.value(note["msg"])).split()))
+        return out
 
     def public_facts(self):
         """The derived facts that may be shown (names without a leading
