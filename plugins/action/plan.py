@@ -174,9 +174,10 @@ class ActionModule(ActionBase):
         lock = None
         try:
             plan.validate()
+            plan.check(preflight=preflight)
             if cluster is not None and args["lock"]:
                 lock = self._lock(plan, args["run"], check_mode)
-            plan.build(preflight=preflight)
+            plan.build()
             phases = plan.phases()
             notes = plan.notes()
             full_run = set(run_tags) == {"all"} and not skip_tags and not args["components"]

@@ -255,13 +255,20 @@ class Plan:
                 raise PlanError(" ".join(str(msg).split()))
 
     # -- the whole plan ---------------------------------------------------------
-    def build(self, preflight=None):
-        """Validate, read, render, compare. ``preflight(plan)`` runs after the
-        settings are validated (the cluster checks). Call validate() first."""
+    def check(self, preflight=None):
+        """The cluster checks (``preflight(plan)``) and every role's checks:
+        reads only, so a bad setting fails before the run lock is taken (a
+        first run's lock creates the system namespace). Call validate() first."""
         if preflight:
             preflight(self)
         for name in COMPONENTS:
             self.run_checks(self.roles[name])
+        self.checked = True
+
+    def build(self, preflight=None):
+        """Check (unless check() ran), read, render, compare."""
+        if not getattr(self, "checked", False):
+            self.check(preflight)
         # Every role's credentials and facts are known to the others (the core
         # services need the data services' passwords) even when the tags leave
         # its objects out; then only the selected roles are rendered.
