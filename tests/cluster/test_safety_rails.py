@@ -172,6 +172,23 @@ def test_a_run_is_refused_while_another_holder_has_the_lock_and_nothing_changes(
     assert platform.lease()["spec"]["holderIdentity"] == "alice@build-7 pid 4242 site.yml"
 
 
+@pytest.mark.parametrize("extra,words", [
+    ({"monitoring_scrape_interval": "often"}, ["Invalid monitoring settings", "scrape_interval=often"]),
+    ({"ingress_tls_mode": "secret"}, ["ingress_tls_mode 'secret' needs ingress_tls_certificate and ingress_tls_key"]),
+    ({"core_services_overrides": {"no-such-service": {"replicas": 1}}}, ["no-such-service"]),
+], ids=["monitoring", "ingress", "core_services"])
+def test_a_bad_setting_on_a_new_cluster_writes_nothing_not_even_the_lock(platform, extra, words):
+    """The roles' checks run before the run lock, whose first Lease would
+    create the system namespace."""
+    proc = platform.site(**extra)
+
+    assert proc.returncode != 0, proc.output[-3000:]
+    reported = " ".join(proc.output.split())
+    for word in words:
+        assert word in reported, proc.output[-3000:]
+    assert platform.versions() == {}
+
+
 @pytest.mark.parametrize("playbook,extra", [
     ("tenants.yml", {}),
     ("tenant_onboard.yml", {"tenant": {"id": "acme"}}),
