@@ -47,7 +47,7 @@ def vars_pattern(path, name):
     (inline_pattern("roles/postgresql/tasks/preflight.yml", "postgresql_name is ansible.builtin.regex"), "postgresql"),
     (inline_pattern("roles/redis/tasks/preflight.yml", "redis_name is ansible.builtin.regex"), "redis"),
     (inline_pattern("roles/redis/tasks/preflight.yml", "redis_maxmemory | string | lower is ansible.builtin.regex"), "2gb"),
-    (inline_pattern("roles/preflight/tasks/validate.yml", "ingress_domain is match"), "logs.example.com"),
+    (inline_pattern("roles/ingress/meta/plan.yml", "ingress_domain is match"), "logs.example.com"),
     (inline_pattern("roles/preflight/tasks/validate.yml", "preflight_min_kubernetes_version is match"), "1.30"),
     (inline_pattern("roles/tenant/tasks/offboard.yml", "tenant_offboard_id | string is match"), "acme"),
     (vars_pattern("roles/redis/vars/main.yml", "_redis_quantity_regex"), "10Gi"),
