@@ -214,8 +214,10 @@ class ActionModule(ActionBase):
             facts=dict((k, v) for k, v in plan.facts.items() if k in plan.public_facts()),
             requests=cluster.requests if cluster else 0,
         )
-        # The phases hold Secrets: never shown (the apply tasks are no_log too).
-        result["_ansible_no_log"] = False
+        # Pending Secrets (passwords, TLS keys) are in the phases: then the
+        # result is never shown, at any verbosity (the apply tasks are no_log
+        # too); it is still registered. A failure's message stays visible.
+        result["_ansible_no_log"] = any(phase["secrets"] for phase in phases)
         return result
 
     def _lock(self, plan, run, check_mode):
