@@ -5,6 +5,7 @@ the report (and opt-in removal) of objects no longer declared.
 Each test installs into namespaces of its own (neurallog_namespace_*), so
 the tests do not see each other's objects or locks."""
 
+import base64
 import datetime
 import json
 import os
@@ -187,6 +188,20 @@ def test_a_bad_setting_on_a_new_cluster_writes_nothing_not_even_the_lock(platfor
     for word in words:
         assert word in reported, proc.output[-3000:]
     assert platform.versions() == {}
+
+
+def test_no_secret_in_the_output_of_a_run_that_applies_secrets_at_vvv(platform):
+    """The plan's result holds the pending Secrets (here the generated TLS
+    certificate and key): it is registered, never shown."""
+    proc = platform.site("--tags", "ingress", "-vvv")
+
+    assert proc.returncode == 0, proc.output[-3000:]
+    secret = platform.core.read_namespaced_secret("neurallog-tls", platform.system)
+    key = base64.b64decode(secret.data["tls.key"]).decode()
+    material = [secret.data["tls.key"]] + [line for line in key.splitlines() if "-----" not in line]
+    leaked = [value[:6] + "..." for value in material if value in proc.output]
+    assert not leaked, "the TLS key is in the output: %s" % leaked
+    assert "TLS: self-signed" in proc.output
 
 
 @pytest.mark.parametrize("playbook,extra", [
