@@ -322,6 +322,11 @@ class Plan:
             seen.add((api_version, kind))
             groups.append({"kind": kind, "items": self.cluster.list(api_version, kind, None, MANAGED_SELECTOR)})
         pending_keys = set(undeclared_utils.object_keys(manifest_utils.pending_objects(everything, groups)))
+        # Check mode: a dry run in a namespace this run would create fails;
+        # such objects are only named ("would create"), as `deferred`.
+        existing = None
+        if self.check_mode:
+            existing = [(n.get("metadata") or {}).get("name") for n in self.cluster.list("v1", "Namespace")]
         out = []
         for phase in PHASES:
             objects, secrets, waits = [], [], []
@@ -341,6 +346,12 @@ class Plan:
                         waits.append({"api_version": obj.get("apiVersion"), "kind": obj["kind"],
                                       "namespace": obj["metadata"].get("namespace"),
                                       "name": obj["metadata"]["name"], "timeout": timeout, "role": name})
-            if objects or secrets:
-                out.append({"name": phase, "objects": objects, "secrets": secrets, "wait": waits})
+            deferred = []
+            if existing is not None:
+                split = [manifest_utils.split_for_check_mode(group, existing) for group in (objects, secrets)]
+                objects, secrets = split[0]["apply"], split[1]["apply"]
+                deferred = split[0]["deferred_names"] + split[1]["deferred_names"]
+            if objects or secrets or deferred:
+                out.append({"name": phase, "objects": objects, "secrets": secrets, "wait": waits,
+                            "deferred": deferred})
         return out

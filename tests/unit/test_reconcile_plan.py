@@ -79,3 +79,49 @@ def test_unknown_plan_keys_are_refused(tmp_path):
     roles = make_roles(tmp_path, {"scaling": dict(SCALING, reports=[])})
     with pytest.raises(PlanError, match="scaling/meta/plan.yml: unknown keys reports"):
         build(roles)
+
+
+class FakeCluster:
+    """Cluster.list over fixed objects (nothing of ours exists yet)."""
+
+    def __init__(self, namespaces):
+        self.namespaces = namespaces
+
+    def list(self, api_version, kind, namespace=None, label_selector=None):
+        if kind == "Namespace":
+            return [{"metadata": {"name": name}} for name in self.namespaces]
+        return []
+
+
+def _policy(namespace):
+    return ("{'apiVersion': 'networking.k8s.io/v1', 'kind': 'NetworkPolicy',"
+            " 'metadata': {'name': 'deny', 'namespace': '%s'}}" % namespace)
+
+
+CHECK_MODE_PLANS = {
+    "namespaces": {"phase": "namespaces", "manifests": [
+        {"objects": "{{ [{'apiVersion': 'v1', 'kind': 'Namespace', 'metadata': {'name': 'new'}}] }}"}]},
+    "network_policies": {"phase": "policies", "manifests": [
+        {"objects": "{{ [%s, %s] }}" % (_policy("new"), _policy("old"))}]},
+}
+
+
+def test_check_mode_names_objects_of_namespaces_the_run_would_create(tmp_path):
+    roles = make_roles(tmp_path, CHECK_MODE_PLANS)
+    loader = DataLoader()
+    plan = Plan(Templar(loader=loader, variables={}), loader, {}, roles, cluster=FakeCluster(["old"]),
+                check_mode=True).build()
+    phases = dict((phase["name"], phase) for phase in plan.phases())
+    assert [o["metadata"]["name"] for o in phases["namespaces"]["objects"]] == ["new"]
+    assert phases["namespaces"]["deferred"] == []
+    assert [o["metadata"]["namespace"] for o in phases["policies"]["objects"]] == ["old"]
+    assert phases["policies"]["deferred"] == ["NetworkPolicy new/deny"]
+
+
+def test_a_real_run_applies_everything_it_plans(tmp_path):
+    roles = make_roles(tmp_path, CHECK_MODE_PLANS)
+    loader = DataLoader()
+    plan = Plan(Templar(loader=loader, variables={}), loader, {}, roles, cluster=FakeCluster(["old"])).build()
+    phases = dict((phase["name"], phase) for phase in plan.phases())
+    assert [o["metadata"]["namespace"] for o in phases["policies"]["objects"]] == ["new", "old"]
+    assert not phases["policies"].get("deferred")
