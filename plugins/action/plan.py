@@ -81,27 +81,6 @@ def preflight(plan):
     plan.facts.update(preflight_kubernetes_version=server, preflight_capabilities=capabilities)
 
 
-def defer_missing_namespaces(phases, cluster):
-    """Check mode dry-runs the pending objects on the API server, which
-    refuses objects in namespaces that do not exist yet: those are reported
-    (``deferred``) instead."""
-    existing = set(ns["metadata"]["name"] for ns in cluster.list("v1", "Namespace"))
-    out = []
-    for phase in phases:
-        phase = dict(phase, deferred=[])
-        for what in ("objects", "secrets"):
-            keep = []
-            for obj in phase[what]:
-                namespace = (obj.get("metadata") or {}).get("namespace")
-                if namespace and namespace not in existing:
-                    phase["deferred"].append("%s %s/%s" % (obj.get("kind"), namespace, obj["metadata"].get("name")))
-                else:
-                    keep.append(obj)
-            phase[what] = keep
-        out.append(phase)
-    return out
-
-
 def _write(path, content, mode, changed):
     """Write ``content`` to ``path`` with ``mode`` unless it holds it already."""
     old = None
@@ -201,12 +180,12 @@ class ActionModule(ActionBase):
         lock = None
         try:
             plan.validate()
+            plan.check(preflight=preflight)
             if cluster is not None and args["lock"]:
                 lock = self._lock(plan, args["run"], check_mode)
-            plan.build(preflight=preflight)
+            plan.build()
             phases = plan.phases()
-            if check_mode and cluster is not None:
-                phases = defer_missing_namespaces(phases, cluster)
+            notes = plan.notes()
             full_run = set(run_tags) == {"all"} and not skip_tags and not args["components"]
             undeclared = {"remove": [], "keep": []}
             if cluster is not None and full_run:
@@ -233,6 +212,7 @@ class ActionModule(ActionBase):
             pending=sum(len(p["objects"]) + len(p["secrets"]) for p in phases),
             undeclared=undeclared,
             prune=prune,
+            notes=notes,
             rendered=rendered,
             lock=lock,
             kubernetes_version=plan.facts.get("preflight_kubernetes_version", ""),
@@ -240,9 +220,10 @@ class ActionModule(ActionBase):
             facts=dict((k, v) for k, v in plan.facts.items() if k in plan.public_facts()),
             requests=cluster.requests if cluster else 0,
         )
-        # The phases hold Secrets: the result is never shown (the apply tasks
-        # of Secrets are no_log too); the summary shows what matters.
-        result["_ansible_no_log"] = True
+        # Pending Secrets (passwords, TLS keys) are in the phases: then the
+        # result is never shown, at any verbosity (the apply tasks are no_log
+        # too); it is still registered. A failure's message stays visible.
+        result["_ansible_no_log"] = any(phase["secrets"] for phase in phases)
         return result
 
     def _kinds(self, result, task_vars):

@@ -41,7 +41,7 @@ PHASES = ["namespaces", "policies", "data", "core", "edge"]
 MANAGED_SELECTOR = "app.kubernetes.io/managed-by=neurallog.platform"
 WORKLOAD_KINDS = ("Deployment", "StatefulSet", "DaemonSet")
 PLAN_KEYS = {"tags", "phase", "checks", "reads", "credentials", "facts", "manifests", "immutable", "wait",
-             "settled"}
+             "settled", "report", "notes"}
 
 
 class PlanError(AnsibleError):
@@ -241,11 +241,18 @@ class Plan:
         return objects, secret_keys
 
     def render(self, role):
-        self.objects[role.name], self.no_log[role.name] = self.render_entries(role, role.plan.get("manifests"))
+        objects, self.no_log[role.name] = self.render_entries(role, role.plan.get("manifests"))
+        self.objects[role.name] = objects
         settled, settled_secrets = self.render_entries(role, role.plan.get("settled"))
         if settled_secrets:
             raise PlanError("%s/meta/plan.yml: settled may not hold Secrets" % role.name)
         self.settled[role.name] = settled
+        # Facts about what the role renders (the summary's reports): only for
+        # rendered roles, with the role's objects as `_objects`.
+        for fact in role.plan.get("report") or []:
+            for name, expression in fact.items():
+                self.facts[name] = self.templar.copy_with_new_env(
+                    available_variables=self.variables.new_child({"_objects": objects})).template(expression)
 
     def check_immutable(self, role):
         rule = role.plan.get("immutable")
@@ -264,13 +271,20 @@ class Plan:
                 raise PlanError(" ".join(str(msg).split()))
 
     # -- the whole plan ---------------------------------------------------------
-    def build(self, preflight=None):
-        """Validate, read, render, compare. ``preflight(plan)`` runs after the
-        settings are validated (the cluster checks). Call validate() first."""
+    def check(self, preflight=None):
+        """The cluster checks (``preflight(plan)``) and every role's checks:
+        reads only, so a bad setting fails before the run lock is taken (a
+        first run's lock creates the system namespace). Call validate() first."""
         if preflight:
             preflight(self)
         for name in SETTING_ROLES + COMPONENTS:
             self.run_checks(self.roles[name])
+        self.checked = True
+
+    def build(self, preflight=None):
+        """Check (unless check() ran), read, render, compare."""
+        if not getattr(self, "checked", False):
+            self.check(preflight)
         # Every role's credentials and facts are known to the others (the core
         # services need the data services' passwords) even when the tags leave
         # its objects out; then only the selected roles are rendered.
@@ -279,10 +293,24 @@ class Plan:
             self.read(role)
             self.credentials(role)
             self.derive(role)
+        # Roles that make no objects may derive facts too (the summary's
+        # settings), from everything the components derived.
+        for name in SETTING_ROLES:
+            self.derive(self.roles[name])
         for name in self.selected:
             self.render(self.roles[name])
             self.check_immutable(self.roles[name])
         return self
+
+    def notes(self):
+        """The `notes` of the selected roles whose `when` holds, templated:
+        what a run should tell without failing (an optional API missing)."""
+        out = []
+        for name in self.selected:
+            for note in self.roles[name].plan.get("notes") or []:
+                if self.condition(note.get("when")):
+                    out.append(" ".join(str(self.value(note["msg"])).split()))
+        return out
 
     def public_facts(self):
         """The derived facts that may be shown (names without a leading
@@ -314,6 +342,11 @@ class Plan:
             seen.add((api_version, kind))
             groups.append({"kind": kind, "items": self.cluster.list(api_version, kind, None, MANAGED_SELECTOR)})
         pending_keys = set(undeclared_utils.object_keys(manifest_utils.pending_objects(everything, groups)))
+        # Check mode: a dry run in a namespace this run would create fails;
+        # such objects are only named ("would create"), as `deferred`.
+        existing = None
+        if self.check_mode:
+            existing = [(n.get("metadata") or {}).get("name") for n in self.cluster.list("v1", "Namespace")]
         out = []
         for phase in PHASES:
             objects, secrets, waits, settled = [], [], [], []
@@ -340,7 +373,12 @@ class Plan:
                         if (undeclared_utils.object_key(obj) in pending_keys and before is not None
                                 and manifest_utils.applied_hash(before) != manifest_utils.applied_hash(obj)):
                             settled.append(obj)
-            if objects or secrets:
+            deferred = []
+            if existing is not None:
+                split = [manifest_utils.split_for_check_mode(group, existing) for group in (objects, secrets)]
+                objects, secrets = split[0]["apply"], split[1]["apply"]
+                deferred = split[0]["deferred_names"] + split[1]["deferred_names"]
+            if objects or secrets or deferred:
                 out.append({"name": phase, "objects": objects, "secrets": secrets, "wait": waits,
-                            "settled": settled})
+                            "settled": settled, "deferred": deferred})
         return out

@@ -5,9 +5,11 @@ the report (and opt-in removal) of objects no longer declared.
 Each test installs into namespaces of its own (neurallog_namespace_*), so
 the tests do not see each other's objects or locks."""
 
+import base64
 import datetime
 import json
 import os
+import re
 import subprocess
 import sys
 import uuid
@@ -172,6 +174,37 @@ def test_a_run_is_refused_while_another_holder_has_the_lock_and_nothing_changes(
     assert platform.lease()["spec"]["holderIdentity"] == "alice@build-7 pid 4242 site.yml"
 
 
+@pytest.mark.parametrize("extra,words", [
+    ({"monitoring_scrape_interval": "often"}, ["Invalid monitoring settings", "scrape_interval=often"]),
+    ({"ingress_tls_mode": "secret"}, ["ingress_tls_mode 'secret' needs ingress_tls_certificate and ingress_tls_key"]),
+    ({"core_services_overrides": {"no-such-service": {"replicas": 1}}}, ["no-such-service"]),
+], ids=["monitoring", "ingress", "core_services"])
+def test_a_bad_setting_on_a_new_cluster_writes_nothing_not_even_the_lock(platform, extra, words):
+    """The roles' checks run before the run lock, whose first Lease would
+    create the system namespace."""
+    proc = platform.site(**extra)
+
+    assert proc.returncode != 0, proc.output[-3000:]
+    reported = " ".join(proc.output.split())
+    for word in words:
+        assert word in reported, proc.output[-3000:]
+    assert platform.versions() == {}
+
+
+def test_no_secret_in_the_output_of_a_run_that_applies_secrets_at_vvv(platform):
+    """The plan's result holds the pending Secrets (here the generated TLS
+    certificate and key): it is registered, never shown."""
+    proc = platform.site("--tags", "ingress", "-vvv")
+
+    assert proc.returncode == 0, proc.output[-3000:]
+    secret = platform.core.read_namespaced_secret("neurallog-tls", platform.system)
+    key = base64.b64decode(secret.data["tls.key"]).decode()
+    material = [secret.data["tls.key"]] + [line for line in key.splitlines() if "-----" not in line]
+    leaked = [value[:6] + "..." for value in material if value in proc.output]
+    assert not leaked, "the TLS key is in the output: %s" % leaked
+    assert "TLS: self-signed" in proc.output
+
+
 @pytest.mark.parametrize("playbook,extra", [
     ("tenants.yml", {}),
     ("tenant_onboard.yml", {"tenant": {"id": "acme"}}),
@@ -231,13 +264,17 @@ def test_of_two_runs_started_at_the_same_moment_exactly_one_proceeds(platform):
 
 
 def test_the_lock_is_released_after_a_failed_run(platform):
-    # a namespace name the API server refuses: the run fails after the lock was taken
-    proc = platform.site("--tags", "namespaces", neurallog_namespace_monitoring="Not_A_Valid_Name")
+    # a namespace name the API server refuses: the run fails after the lock was
+    # taken (the NetworkPolicies, left out, would refuse the name in the plan)
+    proc = platform.site("--tags", "namespaces", "--skip-tags", "network_policies",
+                         neurallog_namespace_monitoring="Not_A_Valid_Name")
 
     assert proc.returncode != 0, proc.output[-3000:]
-    assert "Run lock | Take the lock of this run" in proc.output
+    # the plan took the lock (the namespaces were pending), the apply failed
+    assert re.search(r"TASK \[neurallog.platform.reconcile : Plan the run\][^\n]*\n(ok|changed):", proc.output)
     assert "Not_A_Valid_Name" in proc.output
-    assert "Run lock | Release the lock of this run" in proc.output
+    assert re.search(r"TASK \[neurallog.platform.reconcile : Release the run lock\][^\n]*\n(ok|changed):",
+                     proc.output), proc.output[-3000:]
     assert platform.lease() is None
 
 

@@ -14,7 +14,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 _AnsibleCollectionFinder(paths=[os.path.join(ROOT, "collections")])._install()
 
 from ansible_collections.neurallog.platform.plugins.action.plan import (  # noqa: E402
-    defer_missing_namespaces, preflight, render)
+    preflight, render)
 from ansible_collections.neurallog.platform.plugins.module_utils.manifests import stamp_applied_hash  # noqa: E402
 from ansible_collections.neurallog.platform.plugins.plugin_utils import reconcile  # noqa: E402
 
@@ -63,10 +63,10 @@ class FakeCluster:
 
 
 def make_plan(cluster=None, task_vars=None, components=("namespaces", "redis"), run_tags=None, skip_tags=None,
-              render_dir="", reset=None):
+              render_dir="", reset=None, check_mode=False):
     loader = DataLoader()
     plan = reconcile.Plan(Templar(loader=loader), loader, dict(task_vars or {}), ROLES, cluster=cluster,
-                          render_dir=render_dir, run_tags=run_tags, skip_tags=skip_tags,
+                          render_dir=render_dir, run_tags=run_tags, skip_tags=skip_tags, check_mode=check_mode,
                           components=list(components) if components else None, reset_credentials=reset)
     plan.validate()
     return plan.build(preflight=preflight)
@@ -133,7 +133,7 @@ def test_tags_leave_other_components_out_but_their_credentials_are_known():
 
 
 def test_check_mode_defers_objects_of_namespaces_the_run_creates():
-    phases = defer_missing_namespaces(make_plan(FakeCluster()).phases(), FakeCluster())
+    phases = make_plan(FakeCluster(), check_mode=True).phases()
     data = [p for p in phases if p["name"] == "data"][0]
     assert data["objects"] == [] and data["secrets"] == []
     assert "StatefulSet neurallog-data/redis" in data["deferred"]

@@ -85,7 +85,7 @@ def test_check_mode_reports_a_replica_change_and_writes_nothing(tmp_path):
     # The apply of a group of objects returns no per-object diff, so --diff
     # does not show the replicas; the group that holds the Deployment must be
     # the one (and the only one) reported.
-    assert changed_tasks(output) == ["neurallog.platform.k8s_apply : Apply core-services"], changed_tasks(output)
+    assert changed_tasks(output) == ["neurallog.platform.reconcile : Apply the objects of phase core"], changed_tasks(output)
     assert written == [], "check mode wrote %s" % written
 
 
