@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from ansible.errors import AnsibleError
 from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
+from ansible.module_utils.parsing.convert_bool import boolean
 from ansible.plugins.action import ActionBase
 
 from ansible_collections.neurallog.platform.plugins.action.plan import write_render
@@ -43,9 +44,18 @@ class ActionModule(ActionBase):
         defaults under the inventory's values), named as module_utils/tenant
         names them (ROLE_SETTINGS)."""
         settings = {}
+        defaults = tenant_utils.DEFAULT_SETTINGS
         for setting, (_role, variable) in tenant_utils.ROLE_SETTINGS.items():
             if variable in task_vars:
-                settings[setting] = self._var(task_vars, variable)
+                value = self._var(task_vars, variable)
+                # a switch given as text (-e neurallog_tenant_data_access=true)
+                # means what the module's bool option made of it
+                if isinstance(defaults.get(setting), bool) and isinstance(value, str):
+                    try:
+                        value = boolean(value, strict=True)
+                    except TypeError:
+                        pass  # the validation names the setting
+                settings[setting] = value
         refs = self._var(task_vars, "neurallog_image_refs", {}) or {}
         settings["redis_image"] = refs.get("redis", "")
         return settings

@@ -8,15 +8,13 @@ import pytest
 
 from ansible.parsing.dataloader import DataLoader
 from ansible.template import Templar
-from ansible.utils.collection_loader._collection_finder import _AnsibleCollectionFinder
+
+# the collection loader is installed by conftest.py
+from ansible_collections.neurallog.platform.plugins.action.plan import preflight, render
+from ansible_collections.neurallog.platform.plugins.module_utils.manifests import stamp_applied_hash
+from ansible_collections.neurallog.platform.plugins.plugin_utils import reconcile
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-_AnsibleCollectionFinder(paths=[os.path.join(ROOT, "collections")])._install()
-
-from ansible_collections.neurallog.platform.plugins.action.plan import (  # noqa: E402
-    preflight, render)
-from ansible_collections.neurallog.platform.plugins.module_utils.manifests import stamp_applied_hash  # noqa: E402
-from ansible_collections.neurallog.platform.plugins.plugin_utils import reconcile  # noqa: E402
 
 ROLES = os.path.join(ROOT, "roles")
 KINDS = {

@@ -47,6 +47,7 @@ def plan(objects, live=(), wait=True):
     out.objects = {"elasticsearch": objects}
     out.no_log = {"elasticsearch": set()}
     out.settled = {"elasticsearch": [configmap("")]}
+    out.check_mode = False
     return out
 
 
