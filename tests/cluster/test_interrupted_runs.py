@@ -8,7 +8,9 @@ converges, sends only what is missing, and rotates no password.
 The runs install the data phase (``--tags data``: the namespaces and the
 data services, which hold the passwords) into namespaces of the test's own
 (see test_safety_rails.Platform). Network policies are left out: they are
-not what these tests are about, and they keep each run shorter."""
+not what these tests are about, and they keep each run shorter. The
+outage test stops and starts the API server of a local cluster of its own
+(hack/localcluster/cluster.py apiserver-stop/apiserver-start)."""
 
 import base64
 import os
@@ -19,7 +21,7 @@ import sys
 import time
 
 import pytest
-from kubernetes import client
+from kubernetes import client, config
 
 from cluster_helpers import wait_until
 from test_safety_rails import REPO, Platform
@@ -151,20 +153,39 @@ def test_a_run_killed_in_the_middle_of_an_apply_is_completed_by_the_next_run(pla
     assert secrets(platform) == passwords
 
 
+class OutagePlatform(Platform):
+    """A Platform on the outage test's own cluster."""
+
+    def __init__(self, api_client, kubeconfig):
+        super().__init__(api_client)
+        self.kubeconfig = kubeconfig
+
+    def env(self):
+        return dict(super().env(), K8S_AUTH_KUBECONFIG=self.kubeconfig, KUBECONFIG=self.kubeconfig)
+
+
 def cluster_command(command):
-    """hack/localcluster/cluster.py <command> for the cluster under test,
-    found from its kubeconfig (<cache>/clusters/<name>/kubeconfig)."""
-    kubeconfig = os.environ.get("K8S_AUTH_KUBECONFIG") or os.environ.get("KUBECONFIG")
-    state = os.path.dirname(os.path.realpath(kubeconfig))
-    if not os.path.exists(os.path.join(state, "state.json")):
-        pytest.skip("the API server outage needs the local provider's cluster (%s has no state.json)" % state)
-    env = dict(os.environ, NEURALLOG_CLUSTER_NAME=os.path.basename(state),
-               NEURALLOG_CACHE_DIR=os.path.dirname(os.path.dirname(state)))
-    subprocess.run([sys.executable, CLUSTER_SCRIPT, command], env=env, check=True, timeout=180)
+    """hack/localcluster/cluster.py <command> for the outage test's cluster:
+    a local one of its own, since kwok leaves the pods that existed while
+    their node was NotReady unready for good (the outage could mark the
+    shared test cluster's nodes NotReady)."""
+    env = dict(os.environ, NEURALLOG_CLUSTER_NAME=os.environ.get("NEURALLOG_CLUSTER_PREFIX", "") + "pytest-outage",
+               NEURALLOG_CLUSTER_PROVIDER="local")
+    proc = subprocess.run([sys.executable, CLUSTER_SCRIPT, command], env=env, check=True, timeout=300,
+                          capture_output=True, text=True)
+    return proc.stdout.strip()
 
 
-def test_a_run_during_an_api_server_outage_fails_clearly_and_the_next_run_converges(platform):
-    cluster_command("apiserver-start")  # a no-op unless an earlier test left it stopped
+@pytest.fixture()
+def outage_platform():
+    kubeconfig = cluster_command("up")
+    platform = OutagePlatform(config.new_client_from_config(config_file=kubeconfig), kubeconfig)
+    yield platform
+    cluster_command("down")
+
+
+def test_a_run_during_an_api_server_outage_fails_clearly_and_the_next_run_converges(outage_platform):
+    platform = outage_platform
     proc = start_site(platform)
     stopped = False
     try:
@@ -182,13 +203,12 @@ def test_a_run_during_an_api_server_outage_fails_clearly_and_the_next_run_conver
     server = platform.core.api_client.configuration.host
     assert failed.returncode not in (0, -signal.SIGKILL), failed.output[-3000:]
     assert recap(failed.output)[1] >= 1, failed.output[-3000:]
-    # Clear: the failed task's message names the server and the cause.
+    # Clear: the failed task's message names the server and the cause
+    # (kubernetes.core's apply names it as host='127.0.0.1', port=N).
     fatal = failed.output[failed.output.index("fatal:"):] if "fatal:" in failed.output else failed.output
-    # (kubernetes.core's apply names it as host='127.0.0.1', port=N)
     port = int(server.rsplit(":", 1)[1])
     assert re.search(r"127\.0\.0\.1(:|', port=)%d" % port, fatal), failed.output[-3000:]
-    assert re.search(r"(?i)connection refused|failed to establish a new connection|max retries", fatal), \
-        failed.output[-3000:]
+    assert re.search(r"(?i)connection refused|failed to establish a new connection", fatal), failed.output[-3000:]
     print("outage message: %s" % " ".join(fatal.split("msg:", 1)[-1].split("\n\n")[0].split()))
 
     wait_until("the API server", lambda: platform.core.read_namespace(platform.data))
