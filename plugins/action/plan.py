@@ -225,7 +225,7 @@ class ActionModule(ActionBase):
             requests=cluster.requests if cluster else 0,
         )
         # The phases hold Secrets: never shown (the apply tasks are no_log too).
-        result["_ansible_no_log"] = False
+        result["_ansible_no_log"] = True
         return result
 
     def _lock(self, plan, run, check_mode):
