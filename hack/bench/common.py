@@ -100,7 +100,7 @@ def spread(values) -> str:
 
 
 def applied(output: str) -> tuple:
-    """(applied, waited for) as the run's "List what phase X applies" tasks
+    """(applied, waited for) as the run's "List what is applied and waited for in phase X" tasks
     name them: sets of "Kind namespace/name" (the YAML callback wraps long
     strings; a line break is a space)."""
     def names(label):

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import io
-import json
 import os
 import pstats
 import re
@@ -72,7 +71,6 @@ def main() -> None:
     if requests:
         lines.append("API requests of the plan: %s." % requests.group(1))
     write("profile.md", lines)
-    json.dumps(tasks)
 
 
 if __name__ == "__main__":

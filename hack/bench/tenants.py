@@ -57,6 +57,32 @@ def kubectl_apply(stream: Path, env: dict, what: str):
                 "-f", stream], env, what)
 
 
+def report(results: list, args, env: dict) -> None:
+    """The table so far, printed and written (after every size: a long run
+    keeps what it measured)."""
+    lines = header("Tenant reconcile against kubectl", env, [
+        "`playbooks/tenants.yml` with `tenant_wait=false`, %d organizations per tenant (one with an MCP "
+        "namespace); no-op: %d pairs per size (no-op re-run, then `kubectl apply --server-side` of as many "
+        "tenants' manifests), seconds, median (range). Growth: added no-op seconds per added tenant from "
+        "the size before." % (args.orgs, args.repeat)])
+    lines += ["| tenants | objects | first run s | kubectl first s | no-op s | kubectl no-op s | no-op / kubectl "
+              "| growth s per tenant | peak RSS MiB (first / no-op) |", "|---|---|---|---|---|---|---|---|---|"]
+    previous = None
+    for res in results:
+        growth = "–"
+        if previous is not None:
+            growth = "%.3f" % ((median(res["noop_s"]) - median(previous["noop_s"]))
+                               / (res["tenants"] - previous["tenants"]))
+        lines.append("| %d | %d | %.1f | %.1f | %.1f (%s) | %.1f (%s) | %.2f× | %s | %d / %d |" % (
+            res["tenants"], res["objects"], res["first_s"], res["kubectl_first_s"], median(res["noop_s"]),
+            spread(res["noop_s"]), median(res["kubectl_noop_s"]), spread(res["kubectl_noop_s"]), res["noop_ratio"],
+            growth, res["first_peak_mib"], res["noop_peak_mib"]))
+        previous = res
+    write("tenants.md", lines)
+    OUT.mkdir(parents=True, exist_ok=True)
+    (OUT / "tenants.json").write_text(json.dumps(results, indent=2) + "\n")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n", maxsplit=1)[0])
     parser.add_argument("--sizes", default="1,10,100,1000", help="tenant counts (default 1,10,100,1000)")
@@ -109,6 +135,7 @@ def main() -> int:
                 "first_peak_mib": round(first.peak_rss / 2**20), "noop_peak_mib": round(max(p[0].peak_rss
                                                                                             for p in pairs) / 2**20),
             })
+            report(results, args, env)
     finally:
         if args.cleanup:
             log("deleting the benchmark tenants")
@@ -116,27 +143,6 @@ def main() -> int:
                            env=env, capture_output=True, check=False)
         shutil.rmtree(work, ignore_errors=True)
 
-    lines = header("Tenant reconcile against kubectl", env, [
-        "`playbooks/tenants.yml` with `tenant_wait=false`, %d organizations per tenant (one with an MCP "
-        "namespace); no-op: %d pairs per size (no-op re-run, then `kubectl apply --server-side` of as many "
-        "tenants' manifests), seconds, median (range). Growth: added no-op seconds per added tenant from "
-        "the size before." % (args.orgs, args.repeat)])
-    lines += ["| tenants | objects | first run s | kubectl first s | no-op s | kubectl no-op s | no-op / kubectl "
-              "| growth s per tenant | peak RSS MiB (first / no-op) |", "|---|---|---|---|---|---|---|---|---|"]
-    previous = None
-    for res in results:
-        growth = "–"
-        if previous is not None:
-            growth = "%.3f" % ((median(res["noop_s"]) - median(previous["noop_s"]))
-                               / (res["tenants"] - previous["tenants"]))
-        lines.append("| %d | %d | %.1f | %.1f | %.1f (%s) | %.1f (%s) | %.2f× | %s | %d / %d |" % (
-            res["tenants"], res["objects"], res["first_s"], res["kubectl_first_s"], median(res["noop_s"]),
-            spread(res["noop_s"]), median(res["kubectl_noop_s"]), spread(res["kubectl_noop_s"]), res["noop_ratio"],
-            growth, res["first_peak_mib"], res["noop_peak_mib"]))
-        previous = res
-    write("tenants.md", lines)
-    OUT.mkdir(parents=True, exist_ok=True)
-    (OUT / "tenants.json").write_text(json.dumps(results, indent=2) + "\n")
     return 0
 
 

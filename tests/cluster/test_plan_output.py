@@ -6,13 +6,23 @@
 
 import base64
 
-from test_interrupted_runs import SCOPE, platform, secrets  # noqa: F401  # pylint: disable=unused-import
+import pytest
+
+from test_interrupted_runs import SCOPE, secrets
+from test_safety_rails import Platform
 
 # Identifiers, not secrets (as the Molecule leak check leaves them out).
 IDENTIFIERS = {"user", "username", "host", "port", "database", "url"}
 
 
-def test_a_first_run_at_high_verbosity_prints_no_secret_value(platform):  # noqa: F811
+@pytest.fixture()
+def platform(api_client):
+    platform = Platform(api_client)
+    yield platform
+    platform.cleanup()
+
+
+def test_a_first_run_at_high_verbosity_prints_no_secret_value(platform):
     proc = platform.site(*SCOPE, "-vvv")
     assert proc.returncode == 0, proc.output[-3000:]
     stored = secrets(platform)
