@@ -12,13 +12,11 @@ not what these tests are about, and they keep each run shorter. The
 outage test stops and starts the API server of a local cluster of its own
 (hack/localcluster/cluster.py apiserver-stop/apiserver-start)."""
 
-import base64
 import os
 import re
 import signal
 import subprocess
 import sys
-import time
 
 import pytest
 from kubernetes import client, config
