@@ -3,6 +3,7 @@
 #                 local test cluster and run site.yml on it
 #   make test     the whole test suite (lint, sanity, unit, cluster, Molecule)
 #   make security render every inventory and example tenants, run checkov, print the figures
+#   make bench    site.yml and tenants against kubectl (build/bench/*.md); bench-profile: a no-op's profile
 SHELL := /bin/bash
 .SHELLFLAGS := -eu -o pipefail -c
 PYTHON ?= python3
@@ -15,7 +16,7 @@ export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
 .PHONY: help deps venv binaries cluster-up cluster-down cluster-status cluster-demo deploy site \
-        lint sanity unit cluster-test molecule test security build bench bench-tenants bundle images clean
+        lint sanity unit cluster-test molecule test security build bench bench-tenants bench-profile bundle images clean
 
 help:
 	@sed -n 's/^#   //p' Makefile
@@ -97,11 +98,26 @@ security: venv
 build: venv
 	mkdir -p dist && $(BIN)/ansible-galaxy collection build --force --output-path dist .
 
+# Benchmarks on the local test cluster (or the cluster K8S_AUTH_KUBECONFIG
+# names): site.yml and the tenant reconcile against kubectl, paired runs,
+# medians; tables printed and written to build/bench/*.md (docs/benchmarks.md).
+# BENCH_ARGS goes to hack/bench/platform.py (e.g. --site-args "-t redis"),
+# BENCH_TENANTS_ARGS to hack/bench/tenants.py (e.g. --sizes 1,10,100),
+# BENCH_PROFILE_ARGS to hack/bench/profile.py.
 bench: venv
-	kc=$$($(CLUSTER) up) && K8S_AUTH_KUBECONFIG=$$kc $(BIN)/python hack/bench/platform.py $(BENCH_ARGS)
+	kc=$${K8S_AUTH_KUBECONFIG:-$$($(CLUSTER) up)} && \
+	  K8S_AUTH_KUBECONFIG=$$kc $(BIN)/python hack/bench/platform.py $(BENCH_ARGS) && \
+	  K8S_AUTH_KUBECONFIG=$$kc $(BIN)/python hack/bench/tenants.py $(BENCH_TENANTS_ARGS)
 
 bench-tenants: venv
-	kc=$$($(CLUSTER) up) && K8S_AUTH_KUBECONFIG=$$kc $(BIN)/python hack/bench/tenants.py
+	kc=$${K8S_AUTH_KUBECONFIG:-$$($(CLUSTER) up)} && \
+	  K8S_AUTH_KUBECONFIG=$$kc $(BIN)/python hack/bench/tenants.py $(BENCH_TENANTS_ARGS)
+
+# Profile of a no-op site.yml: time per task (profile_tasks) and the plan's
+# top 10 functions by cumulative time (cProfile); build/bench/profile.md.
+bench-profile: venv
+	kc=$${K8S_AUTH_KUBECONFIG:-$$($(CLUSTER) up)} && \
+	  K8S_AUTH_KUBECONFIG=$$kc $(BIN)/python hack/bench/profile.py $(BENCH_PROFILE_ARGS)
 
 # Air-gapped bundle for $(INVENTORY) (dist/neurallog-<version>-bundle.tar.gz).
 bundle: venv

@@ -11,7 +11,10 @@ Two providers behind the same commands:
   exist (how most users test).
 
 Commands: ``up`` (reuses a running cluster), ``down``, ``kubeconfig``
-(prints its path), ``status``, ``env`` (shell exports). The provider is chosen
+(prints its path), ``status``, ``env`` (shell exports); for outage tests
+on the local provider, ``apiserver-stop`` and ``apiserver-start`` stop and
+start the kube-apiserver process alone (same arguments, same port; etcd and
+the controllers keep running). The provider is chosen
 by NEURALLOG_CLUSTER_PROVIDER (``local``/``kind``/``auto``, default auto:
 kind when ``docker info`` answers and ``kind`` is on PATH, otherwise local).
 NEURALLOG_CLUSTER_NAME selects one of several clusters (default
@@ -577,6 +580,39 @@ def local_down(quiet: bool = False) -> None:
         log(f"cluster {NAME!r} removed")
 
 
+def apiserver_stop() -> None:
+    """Stop kube-apiserver only, keeping its command line for apiserver_start."""
+    state = load_state()
+    pid = state.get("pids", {}).get("kube-apiserver")
+    if not pid or not pid_alive(pid):
+        raise SystemExit(f"cluster {NAME!r}: kube-apiserver is not running")
+    state["apiserver_argv"] = Path(f"/proc/{pid}/cmdline").read_bytes().decode().rstrip("\0").split("\0")
+    save_state(state)
+    # A short grace: its graceful shutdown drains requests for up to a minute.
+    os.killpg(pid, signal.SIGTERM)
+    deadline = time.monotonic() + 5
+    while pid_alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    if pid_alive(pid):
+        os.killpg(pid, signal.SIGKILL)
+    log(f"cluster {NAME!r}: kube-apiserver stopped")
+
+
+def apiserver_start() -> None:
+    """Start kube-apiserver again as apiserver_stop found it; wait for /readyz."""
+    state = load_state()
+    pid = state.get("pids", {}).get("kube-apiserver")
+    if pid and pid_alive(pid):
+        log(f"cluster {NAME!r}: kube-apiserver already running")
+        return
+    if not state.get("apiserver_argv"):
+        raise SystemExit(f"cluster {NAME!r}: no recorded kube-apiserver command line (apiserver-stop records it)")
+    state["pids"]["kube-apiserver"] = start("kube-apiserver", state["apiserver_argv"])
+    save_state(state)
+    wait_for("kube-apiserver /readyz", lambda: https_ok(f"{state['server']}/readyz", STATE / "pki"), 120, state)
+    log(f"cluster {NAME!r}: kube-apiserver started")
+
+
 def local_status() -> int:
     state = load_state()
     if not state:
@@ -655,12 +691,18 @@ def kind_status() -> int:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("command", choices=["up", "down", "kubeconfig", "status", "env", "build"])
+    parser.add_argument("command", choices=["up", "down", "kubeconfig", "status", "env", "build",
+                                            "apiserver-stop", "apiserver-start"])
     args = parser.parse_args(argv)
     if args.command == "build":
         ensure_binaries()
         return 0
     prov = provider()
+    if args.command in ("apiserver-stop", "apiserver-start"):
+        if prov != "local":
+            raise SystemExit(f"{args.command} needs the local provider (this cluster is {prov})")
+        (apiserver_stop if args.command == "apiserver-stop" else apiserver_start)()
+        return 0
     if args.command == "up":
         (kind_up if prov == "kind" else local_up)()
         print(kubeconfig_path())

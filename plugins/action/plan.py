@@ -153,6 +153,19 @@ class ActionModule(ActionBase):
     _requires_connection = False
 
     def run(self, tmp=None, task_vars=None):
+        # NEURALLOG_PROFILE=<file>: cProfile statistics of the plan written
+        # there (make bench-profile).
+        profile_to = os.environ.get("NEURALLOG_PROFILE")
+        if not profile_to:
+            return self._plan(tmp, task_vars)
+        import cProfile
+        profiler = cProfile.Profile()
+        try:
+            return profiler.runcall(self._plan, tmp, task_vars)
+        finally:
+            profiler.dump_stats(profile_to)
+
+    def _plan(self, tmp=None, task_vars=None):
         result = super(ActionModule, self).run(tmp, task_vars)
         validation = ArgumentSpecValidator(ARGUMENT_SPEC).validate(self._task.args)
         if validation.error_messages:

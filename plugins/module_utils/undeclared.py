@@ -87,9 +87,11 @@ def undeclared_objects(live, declared, keep_secret_namespaces=None):
 
 
 def describe(entries):
-    """Kind namespace/name, comma-separated."""
+    """Kind namespace/name (Kind name for cluster-scoped objects), comma-separated."""
     parts = []
     for entry in entries or []:
         reason = " (%s)" % entry["reason"] if entry.get("reason") else ""
-        parts.append("%s %s/%s%s" % (entry["kind"], entry["metadata"]["namespace"], entry["metadata"]["name"], reason))
+        namespace = entry["metadata"].get("namespace")
+        where = "%s/%s" % (namespace, entry["metadata"]["name"]) if namespace else entry["metadata"]["name"]
+        parts.append("%s %s%s" % (entry["kind"], where, reason))
     return ", ".join(parts)

@@ -51,12 +51,19 @@ def api_client(kubeconfig=None, context=None):
                            "neurallog_kubeconfig/neurallog_context." % (
                                kubeconfig or os.environ.get("KUBECONFIG", "~/.kube/config"),
                                (", context %s" % context) if context else "", exc))
+    # One try per request: urllib3 retries three times by default, which
+    # multiplies every timeout by four against a server that never answers.
+    configuration.retries = False
     return client.ApiClient(configuration)
 
 
 def _first_line(exc):
     text = str(getattr(exc, "reason", None) or exc)
     return " ".join(text.split())[:400]
+
+
+def _seconds(value):
+    return ("%.1f" % value).rstrip("0").rstrip(".")
 
 
 class Cluster:
@@ -66,6 +73,10 @@ class Cluster:
         self.client = client or api_client(kubeconfig, context)
         self.host = self.client.configuration.host
         self.timeout = float(timeout)
+        # A client made elsewhere: its connection pools retry no more either.
+        pool_kw = getattr(getattr(self.client.rest_client, "pool_manager", None), "connection_pool_kw", None)
+        if isinstance(pool_kw, dict):
+            pool_kw["retries"] = False
         self._resources = None
         self._lists = {}
         self.requests = 0
@@ -75,7 +86,8 @@ class Cluster:
                 missing_ok=False):
         """JSON of one request; None for a 404 when missing_ok. Uses the
         client's REST layer directly (its signature is the same in every
-        kubernetes client release), with a connect and a read timeout."""
+        kubernetes client release), with a connect (TLS handshake included)
+        and a read timeout, and no retry."""
         configuration = self.client.configuration
         headers = {"Accept": accept, "User-Agent": "neurallog.platform"}
         if content_type or body is not None:
@@ -88,17 +100,19 @@ class Cluster:
         if query:
             url += "?" + urlencode(query)
         self.requests += 1
+        connect_timeout = min(self.timeout, 10.0)
         try:
             response = self.client.rest_client.request(
-                method, url, headers=headers, body=body, _request_timeout=(min(self.timeout, 10.0), self.timeout))
+                method, url, headers=headers, body=body, _request_timeout=(connect_timeout, self.timeout))
             if getattr(response, "data", None) is None and hasattr(response, "read"):
                 response.read()
             status, data = response.status, response.data
         except Exception as exc:  # pylint: disable=broad-exception-caught  # urllib3, socket and API errors
             status = getattr(exc, "status", None)
             if not status:
-                raise ClusterError("the Kubernetes API server %s did not answer %s %s within %ss: %s" % (
-                    self.host, method, path, int(self.timeout), _first_line(exc)))
+                raise ClusterError("the Kubernetes API server %s did not answer %s %s (connect timeout %ss, read "
+                                   "timeout %ss): %s" % (self.host, method, path, _seconds(connect_timeout),
+                                                         _seconds(self.timeout), _first_line(exc)))
             data = getattr(exc, "body", None) or b""
         if status == 404 and missing_ok:
             return None

@@ -80,3 +80,9 @@ def test_generating_is_allowed_on_a_first_install_with_stored_keys_or_a_delibera
     assert lost_credentials({"resources": []}, ["password"], {"resources": []}, "redis", "redis", "ns") == ""
     assert lost_credentials(_secret(password="x"), ["password"], CLAIMS, "redis", "redis", "ns") == ""
     assert lost_credentials(None, ["password"], CLAIMS, "redis", "redis", "ns", reset=True) == ""
+
+
+def test_describe_names_cluster_scoped_objects_without_a_namespace():
+    entries = [{"kind": "Namespace", "metadata": {"name": "neurallog-data"}},
+               {"kind": "Secret", "metadata": {"namespace": "neurallog-data", "name": "redis"}}]
+    assert describe(entries) == "Namespace neurallog-data, Secret neurallog-data/redis"
