@@ -18,6 +18,7 @@ from ansible_collections.neurallog.platform.plugins.action.run_lock import defau
 from ansible_collections.neurallog.platform.plugins.module_utils import manifests as manifest_utils
 from ansible_collections.neurallog.platform.plugins.module_utils import run_lock as lock_utils
 from ansible_collections.neurallog.platform.plugins.module_utils import undeclared as undeclared_utils
+from ansible_collections.neurallog.platform.plugins.plugin_utils.compile_cache import CompileCache
 from ansible_collections.neurallog.platform.plugins.plugin_utils.cluster import Cluster, ClusterError, ClusterLeaseStore
 from ansible_collections.neurallog.platform.plugins.plugin_utils.reconcile import MANAGED_SELECTOR, Plan, PlanError
 
@@ -155,15 +156,25 @@ class ActionModule(ActionBase):
     def run(self, tmp=None, task_vars=None):
         # NEURALLOG_PROFILE=<file>: cProfile statistics of the plan written
         # there (make bench-profile).
+        # The compiled templates of earlier runs (plugin_utils/compile_cache.py;
+        # NEURALLOG_COMPILE_CACHE=0 turns it off).
+        cache = None
+        if os.environ.get("NEURALLOG_COMPILE_CACHE", "1") != "0":
+            cache = CompileCache()
+            cache.install()
         profile_to = os.environ.get("NEURALLOG_PROFILE")
-        if not profile_to:
-            return self._plan(tmp, task_vars)
-        import cProfile
-        profiler = cProfile.Profile()
         try:
-            return profiler.runcall(self._plan, tmp, task_vars)
+            if not profile_to:
+                return self._plan(tmp, task_vars)
+            import cProfile
+            profiler = cProfile.Profile()
+            try:
+                return profiler.runcall(self._plan, tmp, task_vars)
+            finally:
+                profiler.dump_stats(profile_to)
         finally:
-            profiler.dump_stats(profile_to)
+            if cache is not None:
+                cache.save()
 
     def _plan(self, tmp=None, task_vars=None):
         result = super(ActionModule, self).run(tmp, task_vars)

@@ -173,3 +173,21 @@ def test_render_writes_files_with_their_modes_and_a_rerender_keeps_them(tmp_path
     again = make_plan(None, {"neurallog_render_dir": out}, render_dir=out)
     assert render(again, out, "file") == []
     assert again.facts["_redis_passwords"] == plan.facts["_redis_passwords"]
+
+
+def test_the_compile_cache_gives_the_same_objects_and_is_used(tmp_path, monkeypatch):
+    from ansible_collections.neurallog.platform.plugins.plugin_utils.compile_cache import CompileCache
+    plain = make_plan(None, {"neurallog_render_dir": str(tmp_path)}, render_dir=str(tmp_path))
+    cache = CompileCache(str(tmp_path / "code.marshal"))
+    cache.install()
+    first = make_plan(None, {"neurallog_render_dir": str(tmp_path)}, render_dir=str(tmp_path))
+    assert cache.new > 50
+    cache.save()
+    again = CompileCache(str(tmp_path / "code.marshal"))
+    assert len(again.codes) == len(cache.codes)
+    again.install()
+    second = make_plan(None, {"neurallog_render_dir": str(tmp_path)}, render_dir=str(tmp_path))
+    assert again.new == 0
+    def objects(plan):  # new passwords each time: the Secrets differ by design
+        return [o for o in plan.declared() if o["kind"] != "Secret"]
+    assert objects(plain) == objects(first) == objects(second)
