@@ -17,7 +17,7 @@ description:
   - Runs on the controller (action plugin). Validates every platform role's settings against its
     argument spec, takes the run lock (a Lease, see M(neurallog.platform.run_lock)), reads the cluster
     once (version, optional APIs, StorageClasses, the credential Secrets, the StatefulSets, the platform's
-    objects: one list per kind), keeps or generates credentials, renders the selected components' objects
+    objects, one list per kind), keeps or generates credentials, renders the selected components' objects
     from the roles' own defaults, vars and templates (each role's C(meta/plan.yml)), refuses immutable
     StatefulSet changes, and compares the objects with the cluster.
   - Returns what is pending per phase; nothing is applied here (roles/reconcile applies the phases with

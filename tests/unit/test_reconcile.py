@@ -188,6 +188,7 @@ def test_the_compile_cache_gives_the_same_objects_and_is_used(tmp_path, monkeypa
     again.install()
     second = make_plan(None, {"neurallog_render_dir": str(tmp_path)}, render_dir=str(tmp_path))
     assert again.new == 0
+
     def objects(plan):  # new passwords each time: the Secrets differ by design
         return [o for o in plan.declared() if o["kind"] != "Secret"]
     assert objects(plain) == objects(first) == objects(second)
