@@ -16,7 +16,7 @@ description:
     one of O(namespaces) (metadata only, plus apiVersion and kind). Kinds the cluster does not serve
     (an optional API that is not installed) are skipped.
   - Connection settings follow kubernetes.core (C(K8S_AUTH_KUBECONFIG), C(~/.kube/config), in-cluster)
-    unless O(kubeconfig) or O(context) are given.
+    unless O(kubeconfig) or O(context) are given; every request is bounded by O(request_timeout).
 options:
   _terms:
     description: The kinds, as mappings with C(api_version) and C(kind).
@@ -30,12 +30,8 @@ options:
     type: list
     elements: str
     default: []
-  kubeconfig:
-    description: Path of the kubeconfig.
-    type: str
-  context:
-    description: Context of the kubeconfig.
-    type: str
+extends_documentation_fragment:
+  - neurallog.platform.cluster
 requirements:
   - kubernetes (Python)
   - kubernetes.core
@@ -60,14 +56,12 @@ _list:
 from ansible.errors import AnsibleError
 from ansible.plugins.lookup import LookupBase
 
+from ansible_collections.neurallog.platform.plugins.module_utils.k8s_client import ClusterUnreachable, get_client
+
 try:
-    from ansible_collections.kubernetes.core.plugins.module_utils.k8s.client import get_api_client
     from kubernetes.dynamic.exceptions import NotFoundError, ResourceNotFoundError
-except ImportError as exc:  # pragma: no cover - depends on the control node
-    get_api_client = None
-    IMPORT_ERROR = exc
-else:
-    IMPORT_ERROR = None
+except ImportError:  # pragma: no cover - depends on the control node; get_client says what is missing
+    NotFoundError = ResourceNotFoundError = LookupError
 
 
 def _flatten(terms):
@@ -83,11 +77,11 @@ def _flatten(terms):
 class LookupModule(LookupBase):
     def run(self, terms, variables=None, **kwargs):
         self.set_options(var_options=variables, direct=kwargs)
-        if get_api_client is None:
-            raise AnsibleError("neurallog.platform.k8s_labelled needs kubernetes.core and the kubernetes "
-                               "Python package: %s" % IMPORT_ERROR)
-        auth = dict((key, self.get_option(key)) for key in ("kubeconfig", "context") if self.get_option(key))
-        client = get_api_client(**auth)
+        try:
+            client = get_client(self.get_option("kubeconfig"), self.get_option("context"),
+                                self.get_option("request_timeout"))
+        except (ClusterUnreachable, ValueError) as exc:
+            raise AnsibleError("neurallog.platform.k8s_labelled: %s" % exc)
         selector = self.get_option("label_selector")
         namespaces = set(self.get_option("namespaces") or [])
         out = []
@@ -98,6 +92,8 @@ class LookupModule(LookupBase):
                 items = client.get(resource, label_selector=selector).to_dict().get("items") or []
             except (NotFoundError, ResourceNotFoundError):
                 continue  # an optional API that is not installed: nothing of that kind exists
+            except ClusterUnreachable as exc:
+                raise AnsibleError("neurallog.platform.k8s_labelled: %s" % exc)
             except Exception as exc:  # pylint: disable=broad-exception-caught
                 raise AnsibleError("Listing %s %s with %r failed: %s" % (api_version, name, selector, exc))
             for item in items:
