@@ -7,7 +7,7 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 from ansible.errors import AnsibleFilterError
-from ansible_collections.neurallog.platform.plugins.module_utils import data_services
+from ansible_collections.neurallog.platform.plugins.module_utils import data_services, quantity
 
 
 def _wrap(function, what):
@@ -26,9 +26,9 @@ class FilterModule(object):
 
     def filters(self):
         return {
-            "data_quantity": _wrap(data_services.normalise_quantity, "data_quantity"),
-            "data_quantity_bytes": _wrap(lambda q: int(data_services.quantity_value(q)), "data_quantity_bytes"),
-            "data_resources": _wrap(data_services.normalise_resources, "data_resources"),
+            "data_quantity": _wrap(quantity.canonical_quantity, "data_quantity"),
+            "data_quantity_bytes": _wrap(lambda q: int(quantity.parse_quantity(q)), "data_quantity_bytes"),
+            "data_resources": _wrap(quantity.canonical_resources, "data_resources"),
             "data_heap_mb": _wrap(data_services.heap_size_mb, "data_heap_mb"),
             "data_url": _wrap(data_services.connection_url, "data_url"),
             "data_url_with_credentials": _wrap(data_services.url_with_credentials, "data_url_with_credentials"),

@@ -13,8 +13,6 @@ __metaclass__ = type
 import base64
 import datetime
 import re
-from decimal import Decimal, InvalidOperation
-from fractions import Fraction
 
 try:
     from urllib.parse import quote, urlsplit, urlunsplit
@@ -22,79 +20,7 @@ except ImportError:  # pragma: no cover - Python 2
     from urllib import quote
     from urlparse import urlsplit, urlunsplit
 
-_BINARY_SUFFIXES = ["", "Ki", "Mi", "Gi", "Ti", "Pi", "Ei"]
-_DECIMAL_SUFFIXES = {-9: "n", -6: "u", -3: "m", 0: "", 3: "k", 6: "M", 9: "G", 12: "T", 15: "P", 18: "E"}
-_QUANTITY_RE = re.compile(
-    r"^(?P<number>[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+))"
-    r"(?P<suffix>Ki|Mi|Gi|Ti|Pi|Ei|n|u|m|k|M|G|T|P|E|[eE][+-]?[0-9]+)?$"
-)
-
-
-def _parse_quantity(quantity):
-    """(exact value as Fraction, format) of a Kubernetes quantity."""
-    text = str(quantity).strip()
-    match = _QUANTITY_RE.match(text)
-    if not match:
-        raise ValueError("%r is not a Kubernetes quantity (e.g. 500m, 2, 512Mi, 20Gi)" % (quantity,))
-    try:
-        number = Fraction(Decimal(match.group("number")))
-    except InvalidOperation:  # pragma: no cover - the regex already rules this out
-        raise ValueError("%r is not a Kubernetes quantity" % (quantity,))
-    suffix = match.group("suffix") or ""
-    if suffix.endswith("i"):
-        return number * (1024 ** _BINARY_SUFFIXES.index(suffix)), "binary"
-    if suffix[:1] in ("e", "E"):
-        return number * (Fraction(10) ** int(suffix[1:])), "exponent"
-    exponent = [e for e, s in _DECIMAL_SUFFIXES.items() if s == suffix][0]
-    return number * (Fraction(10) ** exponent), "decimal"
-
-
-def quantity_value(quantity):
-    """Exact numeric value of a quantity (``2Gi`` -> 2147483648)."""
-    return _parse_quantity(quantity)[0]
-
-
-def normalise_quantity(quantity):
-    """The canonical form the API server stores for a quantity.
-
-    Server-side apply compares what it stored with what is sent, so a manifest
-    that says ``2048Mi`` where the server keeps ``2Gi`` (or ``1000m`` for
-    ``1``) shows up as a change on every run. Sending the canonical form keeps
-    re-runs at changed=0. Mirrors apimachinery's Quantity.String()."""
-    value, fmt = _parse_quantity(quantity)
-    # Below nano precision the server rounds up.
-    nano = value * 10 ** 9
-    if nano.denominator != 1:
-        value = Fraction(-((-nano.numerator) // nano.denominator), 10 ** 9)
-    if value == 0:
-        return "0"
-    if fmt == "binary" and (abs(value) < 1024 or value.denominator != 1):
-        fmt = "decimal"
-    if fmt == "binary":
-        power = 0
-        while power < 6 and value % (1024 ** (power + 1)) == 0:
-            power += 1
-        return "%d%s" % (value // (1024 ** power), _BINARY_SUFFIXES[power])
-    exponent = -9
-    mantissa = value * 10 ** 9
-    while exponent < 18 and mantissa % 1000 == 0:
-        mantissa //= 1000
-        exponent += 3
-    mantissa = int(mantissa)
-    if fmt == "exponent":
-        return "%d" % mantissa if exponent == 0 else "%de%d" % (mantissa, exponent)
-    return "%d%s" % (mantissa, _DECIMAL_SUFFIXES[exponent])
-
-
-def normalise_resources(resources):
-    """A container's ``resources`` with every quantity in canonical form."""
-    out = {}
-    for section in ("requests", "limits"):
-        values = (resources or {}).get(section) or {}
-        if values:
-            out[section] = dict((name, normalise_quantity(q)) for name, q in sorted(values.items()))
-    return out
-
+from ansible_collections.neurallog.platform.plugins.module_utils.quantity import canonical_quantity, parse_quantity
 
 def heap_size_mb(memory_limit, percent=50, maximum_mb=31744, minimum_mb=256):
     """JVM heap in MiB: ``percent`` of the container memory limit, at most
@@ -103,7 +29,7 @@ def heap_size_mb(memory_limit, percent=50, maximum_mb=31744, minimum_mb=256):
         raise ValueError("a memory limit is required to size the heap")
     if not 10 <= int(percent) <= 90:
         raise ValueError("heap percent must be between 10 and 90, got %s" % percent)
-    limit_mb = quantity_value(memory_limit) / (1024 * 1024)
+    limit_mb = parse_quantity(memory_limit) / (1024 * 1024)
     heap = int(limit_mb * int(percent) / 100)
     heap = min(heap, int(maximum_mb))
     if heap < minimum_mb:
@@ -244,7 +170,7 @@ def _claims(statefulset):
         spec = claim.get("spec") or {}
         storage = ((spec.get("resources") or {}).get("requests") or {}).get("storage")
         out[(claim.get("metadata") or {}).get("name")] = {
-            "storage": normalise_quantity(storage) if storage else None,
+            "storage": canonical_quantity(storage) if storage else None,
             "storageClassName": spec.get("storageClassName") or None,
             "accessModes": sorted(spec.get("accessModes") or []),
         }

@@ -40,6 +40,8 @@ description:
     generated one (listed in RV(generated_passwords)), so passing the passwords stored in
     the cluster keeps them stable across runs.
   - The result contains the Redis passwords (in the Secrets); use C(no_log) on the task.
+requirements:
+  - kubernetes (the Python client, for reading Kubernetes quantities)
 options:
   tenant:
     description:
@@ -275,6 +277,7 @@ admission_resources:
 """
 
 from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.neurallog.platform.plugins.module_utils.quantity import kubernetes_client_error
 from ansible_collections.neurallog.platform.plugins.module_utils.tenant import (
     DEFAULT_SETTINGS,
     TenantError,
@@ -327,6 +330,9 @@ def main():
         required_one_of=[("tenant", "tenants")],
         supports_check_mode=True,
     )
+    missing = kubernetes_client_error()
+    if missing:
+        module.fail_json(msg=missing)
     params = module.params
     tenants = [params["tenant"]] if params["tenant"] is not None else params["tenants"]
     settings = dict((key, params[key]) for key in SETTING_KEYS if params[key] is not None)

@@ -18,51 +18,6 @@ sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..", "collecti
 from ansible_collections.neurallog.platform.plugins.module_utils import data_services as ds  # noqa: E402
 
 
-@pytest.mark.parametrize(
-    "given, canonical",
-    [
-        ("2048Mi", "2Gi"),
-        ("20Gi", "20Gi"),
-        ("1536Mi", "1536Mi"),
-        ("1.5Gi", "1536Mi"),
-        ("1000m", "1"),
-        ("1500m", "1500m"),
-        ("0.5", "500m"),
-        ("2", "2"),
-        (2, "2"),
-        ("2000", "2k"),
-        ("1500", "1500"),
-        ("512Mi", "512Mi"),
-        ("1024", "1024"),
-        ("1Ki", "1Ki"),
-        ("512Ki", "512Ki"),
-        ("100Mi", "100Mi"),
-        ("0", "0"),
-        ("0.1", "100m"),
-        ("1e3", "1e3"),
-        ("4G", "4G"),
-        ("4000M", "4G"),
-        ("0.5Ki", "512"),
-    ],
-)
-def test_normalise_quantity_matches_api_server(given, canonical):
-    assert ds.normalise_quantity(given) == canonical
-
-
-@pytest.mark.parametrize("bad", ["2gb", "", "Gi", "1.2.3", "ten", "5 Gi"])
-def test_normalise_quantity_rejects_non_quantities(bad):
-    with pytest.raises(ValueError):
-        ds.normalise_quantity(bad)
-
-
-def test_normalise_resources():
-    assert ds.normalise_resources({"requests": {"cpu": "1000m", "memory": "1024Mi"}, "limits": {"memory": "3072Mi"}}) == {
-        "requests": {"cpu": "1", "memory": "1Gi"},
-        "limits": {"memory": "3Gi"},
-    }
-    assert ds.normalise_resources({}) == {}
-
-
 def test_heap_is_half_the_limit_and_capped():
     assert ds.heap_size_mb("4Gi") == 2048
     assert ds.heap_size_mb("3Gi", 50) == 1536

@@ -78,7 +78,7 @@ def test_disabled_service_is_left_out():
     ({"replicas": "three"}, "core_services_services.api-service.replicas: must be an integer"),
     ({"image": "nope"}, "core_services_services.api-service.image: 'nope' is not a key of neurallog_images"),
     ({"credentials": ["vault"]}, "core_services_services.api-service.credentials: 'vault' is unknown; allowed: database, redis"),
-    ({"resources": {"requests": {"cpu": "lots", "memory": "1Gi"}}}, "resources.requests.cpu: must be a Kubernetes quantity"),
+    ({"resources": {"requests": {"cpu": "lots", "memory": "1Gi"}}}, "resources.requests.cpu: 'lots' is not a Kubernetes quantity"),
     ({"autoscaling": {"enabled": True, "min_replicas": 5, "max_replicas": 2, "cpu_utilization": 70}},
      "autoscaling.max_replicas: must be >= autoscaling.min_replicas (5), got 2"),
     ({"autoscaling": {"enabled": True}}, "autoscaling: needs cpu_utilization and/or memory_utilization"),
