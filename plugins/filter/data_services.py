@@ -7,7 +7,7 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 from ansible.errors import AnsibleFilterError
-from ansible_collections.neurallog.platform.plugins.module_utils import data_services, quantity
+from ansible_collections.neurallog.platform.plugins.module_utils import data_services, quantity, tls
 
 
 def _wrap(function, what):
@@ -37,7 +37,6 @@ class FilterModule(object):
             "data_redis_acl_rules": _wrap(data_services.redis_acl_rules, "data_redis_acl_rules"),
             "data_secret_data": data_services.secret_data,
             "data_sts_immutable_changes": _wrap(data_services.statefulset_immutable_changes, "data_sts_immutable_changes"),
-            "data_elasticsearch_tls": _wrap(data_services.elasticsearch_tls, "data_elasticsearch_tls"),
-            "data_rollout_diagnosis": data_services.rollout_diagnosis,
+            "data_elasticsearch_tls": _wrap(tls.elasticsearch_tls, "data_elasticsearch_tls"),
             "data_lost_credentials": data_services.lost_credentials,
         }

@@ -15,7 +15,7 @@ __metaclass__ = type
 import posixpath
 import re
 
-from ansible_collections.neurallog.platform.plugins.module_utils.images import merge
+from ansible_collections.neurallog.platform.plugins.module_utils.merge import merge
 from ansible_collections.neurallog.platform.plugins.module_utils.quantity import parse_quantity
 
 NAME_RE = re.compile(r"^[a-z]([-a-z0-9]{0,61}[a-z0-9])?$")

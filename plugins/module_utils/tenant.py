@@ -20,14 +20,14 @@ __metaclass__ = type
 import base64
 import copy
 import re
-import secrets
-import string
 
 from ansible_collections.neurallog.platform.plugins.module_utils.data_services import (
     REDIS_SERVICES_RULES,
     REDIS_SERVICES_USER,
     redis_acl_config,
 )
+from ansible_collections.neurallog.platform.plugins.module_utils.manifests import generate_password
+from ansible_collections.neurallog.platform.plugins.module_utils.merge import merge
 from ansible_collections.neurallog.platform.plugins.module_utils.quantity import (
     canonical_quantity,
     canonical_resources,
@@ -49,7 +49,6 @@ REDIS_SIZE = re.compile(r"^([0-9]+)(b|k|kb|m|mb|g|gb)?$", re.IGNORECASE)
 
 NAMESPACE_MAX = 63
 STATEFULSET_NAME_MAX = 52
-PASSWORD_ALPHABET = string.ascii_letters + string.digits
 
 REDIS_NAME = "redis"
 REDIS_SECRET = "redis-credentials"
@@ -272,22 +271,6 @@ def redis_size_bytes(value):
 # ---------------------------------------------------------------------------
 # Helpers
 # ---------------------------------------------------------------------------
-
-def merge(base, override):
-    """Recursive dict merge (override wins); inputs are not modified."""
-    out = copy.deepcopy(dict(base or {}))
-    for key, value in (override or {}).items():
-        if isinstance(value, dict) and isinstance(out.get(key), dict):
-            out[key] = merge(out[key], value)
-        else:
-            out[key] = copy.deepcopy(value)
-    return out
-
-
-def generate_password(length=32):
-    """A password of letters and digits, safe in URLs and on a command line."""
-    return "".join(secrets.choice(PASSWORD_ALPHABET) for dummy in range(length))
-
 
 def _b64(text):
     return base64.b64encode(text.encode("utf-8")).decode("ascii")
