@@ -94,8 +94,11 @@ test: deps venv binaries
 security: venv
 	$(BIN)/python hack/security/checkov.py $(SECURITY_ARGS)
 
+# The collection tarball, into $(DIST) (hack/, build/, dist/, the virtualenv
+# and test output stay out: galaxy.yml build_ignore, tests/unit/test_packaging.py).
+DIST ?= dist
 build: venv
-	mkdir -p dist && $(BIN)/ansible-galaxy collection build --force --output-path dist .
+	mkdir -p $(DIST) && $(BIN)/ansible-galaxy collection build --force --output-path $(DIST) .
 
 bench: venv
 	kc=$$($(CLUSTER) up) && K8S_AUTH_KUBECONFIG=$$kc $(BIN)/python hack/bench/platform.py $(BENCH_ARGS)
