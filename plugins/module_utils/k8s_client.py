@@ -133,8 +133,12 @@ def get_client(kubeconfig=None, context=None, timeout=None, **auth):
     host = configuration.host
     api_client = kubernetes.client.ApiClient(configuration)
     _bounded(api_client.rest_client, host, timeout)
+    set_header = getattr(_core_client, "_set_header", None)  # not in every kubernetes.core release
     for header, value in _core_client._create_headers(None, **options).items():
-        _core_client._set_header(api_client, header, value)
+        if set_header is not None:
+            set_header(api_client, header, value)
+        else:
+            api_client.set_default_header(header, value)
     try:
         dynamic = _core_client.k8sdynamicclient.K8SDynamicClient(api_client, discoverer=_core_client.LazyDiscoverer)
     except ClusterUnreachable:
