@@ -25,7 +25,11 @@ from ansible_collections.neurallog.platform.plugins.module_utils.run_lock import
 try:
     from kubernetes.dynamic.exceptions import ConflictError, NotFoundError
 except ImportError:  # pragma: no cover - depends on the control node; get_client says what is missing
-    ConflictError = NotFoundError = LookupError
+    class ConflictError(Exception):
+        pass
+
+    class NotFoundError(Exception):
+        pass
 
 ARGUMENT_SPEC = dict(
     state=dict(type="str", default="present", choices=["present", "absent"]),

@@ -12,7 +12,6 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 
-
 def tenant_offboard_plan(live_namespaces, tenant_ids):
     """Namespaces that offboarding ``tenant_ids`` deletes, and the conflicts
     that forbid it (module_utils/tenant.py offboard_plan)."""

@@ -12,7 +12,6 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 
-
 def _undeclared():
     from ansible_collections.neurallog.platform.plugins.module_utils import undeclared
     return undeclared

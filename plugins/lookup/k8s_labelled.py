@@ -61,7 +61,11 @@ from ansible_collections.neurallog.platform.plugins.module_utils.k8s_client impo
 try:
     from kubernetes.dynamic.exceptions import NotFoundError, ResourceNotFoundError
 except ImportError:  # pragma: no cover - depends on the control node; get_client says what is missing
-    NotFoundError = ResourceNotFoundError = LookupError
+    class NotFoundError(Exception):
+        pass
+
+    class ResourceNotFoundError(Exception):
+        pass
 
 
 def _flatten(terms):

@@ -63,7 +63,8 @@ from ansible_collections.neurallog.platform.plugins.module_utils.manifests impor
 try:
     from kubernetes.dynamic.exceptions import NotFoundError
 except ImportError:  # pragma: no cover - depends on the control node; get_client says what is missing
-    NotFoundError = LookupError
+    class NotFoundError(Exception):
+        pass
 
 
 def _flatten(terms):

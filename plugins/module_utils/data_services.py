@@ -21,6 +21,7 @@ except ImportError:  # pragma: no cover - Python 2
 
 from ansible_collections.neurallog.platform.plugins.module_utils.quantity import canonical_quantity, parse_quantity
 
+
 def heap_size_mb(memory_limit, percent=50, maximum_mb=31744, minimum_mb=256):
     """JVM heap in MiB: ``percent`` of the container memory limit, at most
     ``maximum_mb`` (below the ~32 GiB compressed-pointer threshold)."""

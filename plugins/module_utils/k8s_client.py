@@ -66,8 +66,8 @@ def describe_failure(host, exc, timeout=None):
     bound = ""
     if timeout:
         bound = " (timeouts: %ss to connect, %ss to answer)" % tuple(timeout)
-    return "The Kubernetes API server %s could not be reached: %s%s" % (host or "(no server configured)",
-                                                                         _reason(exc), bound)
+    return "The Kubernetes API server %s could not be reached: %s%s" % (
+        host or "(no server configured)", _reason(exc), bound)
 
 
 def _bounded(rest_client, host, timeout):

@@ -68,8 +68,8 @@ def _load_client_parser():
                         file_spec.loader.exec_module(module)
                         function = module.parse_quantity
                         break
-        except Exception:  # pylint: disable=broad-except - fall back to the plain import
-            function = None
+        except Exception:  # pylint: disable=broad-exception-caught
+            function = None  # fall back to the plain import
     if function is None:
         try:
             from kubernetes.utils import parse_quantity as function

@@ -119,8 +119,8 @@ HTTP_NAMES = ["elasticsearch", "elasticsearch.neurallog-data.svc", "localhost"]
 
 
 def test_elasticsearch_tls_generates_one_ca_for_transport_and_http_and_keeps_them():
-    tls = tls_utils.elasticsearch_tls(None, None, None, "elasticsearch", ["elasticsearch-headless", "*.elasticsearch-headless"],
-                               HTTP_NAMES)
+    tls = tls_utils.elasticsearch_tls(None, None, None, "elasticsearch",
+                                      ["elasticsearch-headless", "*.elasticsearch-headless"], HTTP_NAMES)
     assert tls["transport"]["ca.crt"] == tls["http"]["ca.crt"] == tls["ca"]["ca.crt"]
     assert _verify(tls["ca"]["ca.crt"], tls["transport"]["tls.crt"]) == (
         ["elasticsearch-headless", "*.elasticsearch-headless"], [])
@@ -130,10 +130,10 @@ def test_elasticsearch_tls_generates_one_ca_for_transport_and_http_and_keeps_the
     # A re-run keeps everything.
     stored = [_secret(tls[part]) for part in ("ca", "transport", "http")]
     assert tls_utils.elasticsearch_tls(*stored, common_name="elasticsearch", transport_dns_names=["x"],
-                                http_dns_names=HTTP_NAMES) == tls
+                                       http_dns_names=HTTP_NAMES) == tls
     # A new Service name: only the HTTP certificate is issued again, by the same CA.
     again = tls_utils.elasticsearch_tls(*stored, common_name="elasticsearch", transport_dns_names=["x"],
-                                 http_dns_names=HTTP_NAMES + ["es.example"])
+                                        http_dns_names=HTTP_NAMES + ["es.example"])
     assert again["ca"] == tls["ca"] and again["transport"] == tls["transport"]
     assert _verify(tls["ca"]["ca.crt"], again["http"]["tls.crt"])[0] == HTTP_NAMES + ["es.example"]
 
