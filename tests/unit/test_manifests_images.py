@@ -105,7 +105,7 @@ def test_merge_does_not_deep_copy_lazy_containers():
 
     merged = merge(Lazy({"a": Lazy({"b": 1}), "c": [Lazy({"d": 2})]}), Lazy({"a": Lazy({"e": 3})}))
     assert merged == {"a": {"b": 1, "e": 3}, "c": [{"d": 2}]}
-    assert type(merged["a"]) is dict and type(merged["c"][0]) is dict
+    assert not isinstance(merged["a"], Lazy) and not isinstance(merged["c"][0], Lazy)
 
 
 @pytest.mark.parametrize("pattern, home", [
