@@ -95,8 +95,11 @@ test: deps venv binaries
 security: venv
 	$(BIN)/python hack/security/checkov.py $(SECURITY_ARGS)
 
+# The collection tarball, into $(DIST) (hack/, build/, dist/, the virtualenv
+# and test output stay out: galaxy.yml build_ignore, tests/unit/test_packaging.py).
+DIST ?= dist
 build: venv
-	mkdir -p dist && $(BIN)/ansible-galaxy collection build --force --output-path dist .
+	mkdir -p $(DIST) && $(BIN)/ansible-galaxy collection build --force --output-path $(DIST) .
 
 # Benchmarks on the local test cluster (or the cluster K8S_AUTH_KUBECONFIG
 # names): site.yml and the tenant reconcile against kubectl, paired runs,

@@ -3,7 +3,8 @@
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Controller side of neurallog.platform.run_lock (documented in
 plugins/modules/run_lock.py): the decisions are in module_utils/run_lock.py,
-this file only talks to the API server through kubernetes.core's client."""
+this file only talks to the API server through the bounded client of
+module_utils/k8s_client.py."""
 
 from __future__ import absolute_import, division, print_function
 
@@ -17,17 +18,18 @@ import socket
 from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 from ansible.plugins.action import ActionBase
 
+from ansible_collections.neurallog.platform.plugins.module_utils.k8s_client import get_client
 from ansible_collections.neurallog.platform.plugins.module_utils.run_lock import (
     LockConflict, LockRefused, LeaseStore, acquire, check, release)
 
 try:
-    from ansible_collections.kubernetes.core.plugins.module_utils.k8s.client import get_api_client
     from kubernetes.dynamic.exceptions import ConflictError, NotFoundError
-except ImportError as exc:  # pragma: no cover - depends on the control node
-    get_api_client = None
-    IMPORT_ERROR = exc
-else:
-    IMPORT_ERROR = None
+except ImportError:  # pragma: no cover - depends on the control node; get_client says what is missing
+    class ConflictError(Exception):
+        pass
+
+    class NotFoundError(Exception):
+        pass
 
 ARGUMENT_SPEC = dict(
     state=dict(type="str", default="present", choices=["present", "absent"]),
@@ -40,6 +42,7 @@ ARGUMENT_SPEC = dict(
     labels=dict(type="dict", default={}),
     kubeconfig=dict(type="str"),
     context=dict(type="str"),
+    request_timeout=dict(type="float", default=20),
 )
 
 
@@ -120,18 +123,14 @@ class ActionModule(ActionBase):
             result.update(failed=True, msg="run_lock: " + "; ".join(validation.error_messages))
             return result
         args = validation.validated_parameters
-        if get_api_client is None:
-            result.update(failed=True, msg="neurallog.platform.run_lock needs kubernetes.core and the kubernetes "
-                                           "Python package: %s" % IMPORT_ERROR)
-            return result
         if args["duration"] < 30:
             result.update(failed=True, msg="run_lock: duration (neurallog_lock_duration) must be at least 30 "
                                            "seconds, got %s" % args["duration"])
             return result
         holder = args["holder"] or default_holder(args["run"])
-        auth = dict((key, args[key]) for key in ("kubeconfig", "context") if args[key])
         try:
-            store = KubernetesLeaseStore(get_api_client(**auth), args["labels"])
+            store = KubernetesLeaseStore(get_client(args["kubeconfig"], args["context"], args["request_timeout"]),
+                                         args["labels"])
             if args["state"] == "absent" and self._task.check_mode:
                 outcome = {"action": "absent" if store.get(args["name"], args["namespace"]) is None else "not_held"}
             elif args["state"] == "absent":

@@ -21,7 +21,7 @@ description:
   - The listing and the comparison happen in this process; only the pending objects are returned,
     so a run where nothing changed costs one request per kind instead of two per object.
   - Connection settings follow kubernetes.core (C(K8S_AUTH_KUBECONFIG), C(~/.kube/config), in-cluster)
-    unless O(kubeconfig) or O(context) are given.
+    unless O(kubeconfig) or O(context) are given; every request is bounded by O(request_timeout).
 options:
   _terms:
     description: The stamped objects (a list of dicts).
@@ -30,12 +30,8 @@ options:
     description: Selects, cluster-wide, every object that the given objects can be.
     type: str
     required: true
-  kubeconfig:
-    description: Path of the kubeconfig.
-    type: str
-  context:
-    description: Context of the kubeconfig.
-    type: str
+extends_documentation_fragment:
+  - neurallog.platform.cluster
 requirements:
   - kubernetes (Python)
   - kubernetes.core
@@ -61,16 +57,14 @@ _list:
 from ansible.errors import AnsibleError
 from ansible.plugins.lookup import LookupBase
 
+from ansible_collections.neurallog.platform.plugins.module_utils.k8s_client import ClusterUnreachable, get_client
 from ansible_collections.neurallog.platform.plugins.module_utils.manifests import pending_objects
 
 try:
-    from ansible_collections.kubernetes.core.plugins.module_utils.k8s.client import get_api_client
     from kubernetes.dynamic.exceptions import NotFoundError
-except ImportError as exc:  # pragma: no cover - depends on the control node
-    get_api_client = None
-    IMPORT_ERROR = exc
-else:
-    IMPORT_ERROR = None
+except ImportError:  # pragma: no cover - depends on the control node; get_client says what is missing
+    class NotFoundError(Exception):
+        pass
 
 
 def _flatten(terms):
@@ -86,14 +80,14 @@ def _flatten(terms):
 class LookupModule(LookupBase):
     def run(self, terms, variables=None, **kwargs):
         self.set_options(var_options=variables, direct=kwargs)
-        if get_api_client is None:
-            raise AnsibleError("neurallog.platform.k8s_pending needs kubernetes.core and the kubernetes "
-                               "Python package: %s" % IMPORT_ERROR)
         objects = _flatten(terms)
         if not objects:
             return []
-        auth = dict((key, self.get_option(key)) for key in ("kubeconfig", "context") if self.get_option(key))
-        client = get_api_client(**auth)
+        try:
+            client = get_client(self.get_option("kubeconfig"), self.get_option("context"),
+                                self.get_option("request_timeout"))
+        except (ClusterUnreachable, ValueError) as exc:
+            raise AnsibleError("neurallog.platform.k8s_pending: %s" % exc)
         selector = self.get_option("label_selector")
         groups, seen = [], set()
         for obj in objects:
@@ -108,6 +102,8 @@ class LookupModule(LookupBase):
                 # the API is not served yet (a CRD installed by this run):
                 # nothing of that kind exists, everything is pending
                 items = []
+            except ClusterUnreachable as exc:
+                raise AnsibleError("neurallog.platform.k8s_pending: %s" % exc)
             except Exception as exc:  # pylint: disable=broad-exception-caught
                 raise AnsibleError("Listing %s %s with %r failed: %s" % (api_version, kind, selector, exc))
             groups.append({"kind": kind, "items": items})

@@ -21,7 +21,8 @@ import tarfile
 from ansible.module_utils.six.moves.urllib.error import HTTPError, URLError
 from ansible.module_utils.urls import ConnectionError as UrlsConnectionError, SSLValidationError, open_url
 
-from ansible_collections.neurallog.platform.plugins.module_utils.images import image_ref, merge
+from ansible_collections.neurallog.platform.plugins.module_utils.images import image_ref
+from ansible_collections.neurallog.platform.plugins.module_utils.merge import merge
 
 BUNDLE_FORMAT = 1
 MANIFEST = "manifest.json"

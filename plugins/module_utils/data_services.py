@@ -11,10 +11,7 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import base64
-import datetime
 import re
-from decimal import Decimal, InvalidOperation
-from fractions import Fraction
 
 try:
     from urllib.parse import quote, urlsplit, urlunsplit
@@ -22,78 +19,7 @@ except ImportError:  # pragma: no cover - Python 2
     from urllib import quote
     from urlparse import urlsplit, urlunsplit
 
-_BINARY_SUFFIXES = ["", "Ki", "Mi", "Gi", "Ti", "Pi", "Ei"]
-_DECIMAL_SUFFIXES = {-9: "n", -6: "u", -3: "m", 0: "", 3: "k", 6: "M", 9: "G", 12: "T", 15: "P", 18: "E"}
-_QUANTITY_RE = re.compile(
-    r"^(?P<number>[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+))"
-    r"(?P<suffix>Ki|Mi|Gi|Ti|Pi|Ei|n|u|m|k|M|G|T|P|E|[eE][+-]?[0-9]+)?$"
-)
-
-
-def _parse_quantity(quantity):
-    """(exact value as Fraction, format) of a Kubernetes quantity."""
-    text = str(quantity).strip()
-    match = _QUANTITY_RE.match(text)
-    if not match:
-        raise ValueError("%r is not a Kubernetes quantity (e.g. 500m, 2, 512Mi, 20Gi)" % (quantity,))
-    try:
-        number = Fraction(Decimal(match.group("number")))
-    except InvalidOperation:  # pragma: no cover - the regex already rules this out
-        raise ValueError("%r is not a Kubernetes quantity" % (quantity,))
-    suffix = match.group("suffix") or ""
-    if suffix.endswith("i"):
-        return number * (1024 ** _BINARY_SUFFIXES.index(suffix)), "binary"
-    if suffix[:1] in ("e", "E"):
-        return number * (Fraction(10) ** int(suffix[1:])), "exponent"
-    exponent = [e for e, s in _DECIMAL_SUFFIXES.items() if s == suffix][0]
-    return number * (Fraction(10) ** exponent), "decimal"
-
-
-def quantity_value(quantity):
-    """Exact numeric value of a quantity (``2Gi`` -> 2147483648)."""
-    return _parse_quantity(quantity)[0]
-
-
-def normalise_quantity(quantity):
-    """The canonical form the API server stores for a quantity.
-
-    Server-side apply compares what it stored with what is sent, so a manifest
-    that says ``2048Mi`` where the server keeps ``2Gi`` (or ``1000m`` for
-    ``1``) shows up as a change on every run. Sending the canonical form keeps
-    re-runs at changed=0. Mirrors apimachinery's Quantity.String()."""
-    value, fmt = _parse_quantity(quantity)
-    # Below nano precision the server rounds up.
-    nano = value * 10 ** 9
-    if nano.denominator != 1:
-        value = Fraction(-((-nano.numerator) // nano.denominator), 10 ** 9)
-    if value == 0:
-        return "0"
-    if fmt == "binary" and (abs(value) < 1024 or value.denominator != 1):
-        fmt = "decimal"
-    if fmt == "binary":
-        power = 0
-        while power < 6 and value % (1024 ** (power + 1)) == 0:
-            power += 1
-        return "%d%s" % (value // (1024 ** power), _BINARY_SUFFIXES[power])
-    exponent = -9
-    mantissa = value * 10 ** 9
-    while exponent < 18 and mantissa % 1000 == 0:
-        mantissa //= 1000
-        exponent += 3
-    mantissa = int(mantissa)
-    if fmt == "exponent":
-        return "%d" % mantissa if exponent == 0 else "%de%d" % (mantissa, exponent)
-    return "%d%s" % (mantissa, _DECIMAL_SUFFIXES[exponent])
-
-
-def normalise_resources(resources):
-    """A container's ``resources`` with every quantity in canonical form."""
-    out = {}
-    for section in ("requests", "limits"):
-        values = (resources or {}).get(section) or {}
-        if values:
-            out[section] = dict((name, normalise_quantity(q)) for name, q in sorted(values.items()))
-    return out
+from ansible_collections.neurallog.platform.plugins.module_utils.quantity import canonical_quantity, parse_quantity
 
 
 def heap_size_mb(memory_limit, percent=50, maximum_mb=31744, minimum_mb=256):
@@ -103,7 +29,7 @@ def heap_size_mb(memory_limit, percent=50, maximum_mb=31744, minimum_mb=256):
         raise ValueError("a memory limit is required to size the heap")
     if not 10 <= int(percent) <= 90:
         raise ValueError("heap percent must be between 10 and 90, got %s" % percent)
-    limit_mb = quantity_value(memory_limit) / (1024 * 1024)
+    limit_mb = parse_quantity(memory_limit) / (1024 * 1024)
     heap = int(limit_mb * int(percent) / 100)
     heap = min(heap, int(maximum_mb))
     if heap < minimum_mb:
@@ -244,7 +170,7 @@ def _claims(statefulset):
         spec = claim.get("spec") or {}
         storage = ((spec.get("resources") or {}).get("requests") or {}).get("storage")
         out[(claim.get("metadata") or {}).get("name")] = {
-            "storage": normalise_quantity(storage) if storage else None,
+            "storage": canonical_quantity(storage) if storage else None,
             "storageClassName": spec.get("storageClassName") or None,
             "accessModes": sorted(spec.get("accessModes") or []),
         }
@@ -290,117 +216,6 @@ def _first(existing):
     return existing or {}
 
 
-def _stored(existing, keys):
-    data = _first(existing).get("data") or {}
-    if all(data.get(k) for k in keys):
-        return dict((k, base64.b64decode(data[k]).decode("utf-8")) for k in keys)
-    return None
-
-
-def _x509():
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import rsa
-    from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
-    return x509, hashes, serialization, rsa, ExtendedKeyUsageOID, NameOID
-
-
-def _validity(days):
-    now = datetime.datetime.now(datetime.timezone.utc) - datetime.timedelta(minutes=5)
-    return now, now + datetime.timedelta(days=int(days))
-
-
-def _pem_key(key):
-    serialization = _x509()[2]
-    return key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-    ).decode("ascii")
-
-
-def _new_ca(common_name, days):
-    x509, hashes, serialization, rsa, eku, name_oid = _x509()
-    start, until = _validity(days)
-    name = x509.Name([x509.NameAttribute(name_oid.COMMON_NAME, common_name)])
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(start)
-        .not_valid_after(until)
-        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-        .add_extension(x509.KeyUsage(False, False, False, False, False, True, True, False, False), critical=True)
-        .sign(key, hashes.SHA256())
-    )
-    return {"ca.crt": cert.public_bytes(serialization.Encoding.PEM).decode("ascii"), "ca.key": _pem_key(key)}
-
-
-def _issue(ca, common_name, dns_names, ip_addresses, days):
-    """``ca.crt``, ``tls.crt``, ``tls.key`` of a certificate signed by ``ca``."""
-    import ipaddress
-
-    x509, hashes, serialization, rsa, eku, name_oid = _x509()
-    ca_cert = x509.load_pem_x509_certificate(ca["ca.crt"].encode("ascii"))
-    ca_key = serialization.load_pem_private_key(ca["ca.key"].encode("ascii"), password=None)
-    start, until = _validity(days)
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    names = [x509.DNSName(n) for n in dns_names] + [x509.IPAddress(ipaddress.ip_address(a)) for a in ip_addresses]
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(x509.Name([x509.NameAttribute(name_oid.COMMON_NAME, common_name)]))
-        .issuer_name(ca_cert.subject)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(start)
-        .not_valid_after(until)
-        .add_extension(x509.SubjectAlternativeName(names), critical=False)
-        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-        .add_extension(x509.ExtendedKeyUsage([eku.SERVER_AUTH, eku.CLIENT_AUTH]), critical=False)
-        .sign(ca_key, hashes.SHA256())
-    )
-    return {"ca.crt": ca["ca.crt"], "tls.crt": cert.public_bytes(serialization.Encoding.PEM).decode("ascii"),
-            "tls.key": _pem_key(key)}
-
-
-def _covers(tls, ca_cert, dns_names, ip_addresses):
-    """Whether a stored certificate was signed by ``ca_cert`` and names every
-    wanted host; a certificate that does not is issued again."""
-    x509 = _x509()[0]
-    try:
-        cert = x509.load_pem_x509_certificate(tls["tls.crt"].encode("ascii"))
-        san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
-    except (ValueError, x509.ExtensionNotFound):
-        return False
-    have = set(san.get_values_for_type(x509.DNSName)) | set(str(a) for a in san.get_values_for_type(x509.IPAddress))
-    return tls["ca.crt"] == ca_cert and set(dns_names) | set(ip_addresses) <= have
-
-
-def elasticsearch_tls(existing_ca, existing_transport, existing_http, common_name, transport_dns_names,
-                      http_dns_names, http_ip_addresses=("127.0.0.1",), days=3650):
-    """Keep or generate Elasticsearch's CA and certificates.
-
-    Returns ``{"ca": {ca.crt, ca.key}, "transport": {ca.crt, tls.crt, tls.key},
-    "http": {ca.crt, tls.crt, tls.key}}``. Every ``existing_*`` is a Secret
-    (or k8s_info result, or None); stored values are kept, so a re-run
-    never re-issues. The transport certificate is kept whenever it is
-    complete. The HTTP certificate is signed by the kept CA and issued again
-    only when it is missing or lacks a wanted name. Installs whose CA key
-    was never stored (made before the CA Secret existed) keep their
-    transport certificates and get a new CA for the HTTP layer."""
-    ca = _stored(existing_ca, ("ca.crt", "ca.key"))
-    transport = _stored(existing_transport, ("ca.crt", "tls.crt", "tls.key"))
-    if ca is None:
-        ca = _new_ca(common_name + " CA", days)
-    if transport is None:
-        transport = _issue(ca, common_name, transport_dns_names, (), days)
-    http = _stored(existing_http, ("ca.crt", "tls.crt", "tls.key"))
-    if http is None or not _covers(http, ca["ca.crt"], http_dns_names, http_ip_addresses):
-        http = _issue(ca, common_name, http_dns_names, http_ip_addresses, days)
-    return {"ca": ca, "transport": transport, "http": http}
-
-
 def elasticsearch_bootstrap_nodes(statefulsets, configmaps, initial_masters, rendered=False):
     """The master list of Elasticsearch's bootstrap ConfigMap
     (``cluster.initial_master_nodes``, read by the start script of a node
@@ -424,59 +239,6 @@ def elasticsearch_bootstrap_nodes(statefulsets, configmaps, initial_masters, ren
     if int((statefulset.get("status") or {}).get("readyReplicas") or 0) > 0:
         return ""
     return str((_first(configmaps).get("data") or {}).get("initial-master-nodes") or "")
-
-
-def rollout_diagnosis(workload, pods=None, events=None, timeout=None):
-    """One readable message saying why a StatefulSet is not ready: its
-    replica counts, each pod's phase, failing conditions and waiting
-    containers, and the latest warning events."""
-    workload = _first(workload)
-    if not workload:
-        return "the workload does not exist"
-    meta, status = workload.get("metadata") or {}, workload.get("status") or {}
-    wanted = (workload.get("spec") or {}).get("replicas", 1)
-    name = "%s %s/%s" % (workload.get("kind", "StatefulSet"), meta.get("namespace"), meta.get("name"))
-    lines = [
-        "%s is not ready%s: %s/%s ready, %s updated, %s current."
-        % (
-            name,
-            " after %ss" % timeout if timeout else "",
-            status.get("readyReplicas", 0),
-            wanted,
-            status.get("updatedReplicas", 0),
-            status.get("currentReplicas", 0),
-        )
-    ]
-    if isinstance(pods, dict):
-        pods = pods.get("resources")
-    for pod in sorted(pods or [], key=lambda p: (p.get("metadata") or {}).get("name", "")):
-        pstatus = pod.get("status") or {}
-        problems = [
-            "%s=%s%s" % (c.get("type"), c.get("status"), " (%s: %s)" % (c.get("reason"), c.get("message")) if c.get("reason") else "")
-            for c in pstatus.get("conditions") or []
-            if c.get("status") != "True"
-        ]
-        for container in (pstatus.get("initContainerStatuses") or []) + (pstatus.get("containerStatuses") or []):
-            waiting = (container.get("state") or {}).get("waiting")
-            if waiting:
-                problems.append(
-                    "container %s waiting: %s %s" % (container.get("name"), waiting.get("reason"), waiting.get("message") or "")
-                )
-        lines.append(
-            "  pod %s: %s%s"
-            % ((pod.get("metadata") or {}).get("name"), pstatus.get("phase", "Unknown"), "; " + "; ".join(problems) if problems else "")
-        )
-    if isinstance(events, dict):
-        events = events.get("resources")
-    warnings = [e for e in events or [] if e.get("type") == "Warning"]
-    warnings.sort(key=lambda e: e.get("lastTimestamp") or e.get("eventTime") or "")
-    for event in warnings[-10:]:
-        involved = event.get("involvedObject") or {}
-        lines.append(
-            "  event %s %s/%s: %s"
-            % (event.get("reason"), involved.get("kind"), involved.get("name"), (event.get("message") or "").strip())
-        )
-    return "\n".join(lines)
 
 
 def _stored_keys(existing):

@@ -7,16 +7,7 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-
-def merge(base, override):
-    """Recursive dict merge (override wins)."""
-    out = dict(base or {})
-    for key, value in (override or {}).items():
-        if isinstance(value, dict) and isinstance(out.get(key), dict):
-            out[key] = merge(out[key], value)
-        else:
-            out[key] = value
-    return out
+from ansible_collections.neurallog.platform.plugins.module_utils.merge import merge
 
 
 def image_ref(image, default_registry="docker.io", registry_override=""):

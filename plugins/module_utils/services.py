@@ -15,11 +15,11 @@ __metaclass__ = type
 import posixpath
 import re
 
-from ansible_collections.neurallog.platform.plugins.module_utils.images import merge
+from ansible_collections.neurallog.platform.plugins.module_utils.merge import merge
+from ansible_collections.neurallog.platform.plugins.module_utils.quantity import parse_quantity
 
 NAME_RE = re.compile(r"^[a-z]([-a-z0-9]{0,61}[a-z0-9])?$")
 ENV_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-QUANTITY_RE = re.compile(r"^[0-9]+(\.[0-9]+)?(m|k|M|G|T|P|E|Ki|Mi|Gi|Ti|Pi|Ei)?$")
 SETTING = "core_services_services"
 
 
@@ -45,10 +45,13 @@ def _int(name, field, value, minimum, maximum=None):
 
 
 def _quantity(name, field, value):
-    text = str(value)
-    if isinstance(value, bool) or not QUANTITY_RE.fullmatch(text):
-        _fail(name, field, "must be a Kubernetes quantity such as 500m, 2, 512Mi or 4Gi, got %r" % (value,))
-    return text
+    try:
+        amount = parse_quantity(value)
+    except ValueError as exc:
+        _fail(name, field, str(exc))
+    if amount < 0:
+        _fail(name, field, "must not be negative, got %r" % (value,))
+    return str(value)
 
 
 def _resources(name, resources):

@@ -22,9 +22,6 @@ import copy
 import json
 import os
 import re
-import secrets
-import string
-from decimal import ROUND_CEILING, Decimal, localcontext
 
 try:
     import yaml
@@ -42,8 +39,15 @@ from ansible_collections.neurallog.platform.plugins.module_utils.data_services i
     redis_acl_config,
 )
 from ansible_collections.neurallog.platform.plugins.module_utils.manifests import (
+    generate_password,
     pending_objects,
     stamp_applied_hash,
+)
+from ansible_collections.neurallog.platform.plugins.module_utils.merge import merge
+from ansible_collections.neurallog.platform.plugins.module_utils.quantity import (
+    canonical_quantity,
+    canonical_resources,
+    parse_quantity,
 )
 from ansible_collections.neurallog.platform.plugins.module_utils.undeclared import object_key
 
@@ -62,7 +66,6 @@ REDIS_SIZE = re.compile(r"^([0-9]+)(b|k|kb|m|mb|g|gb)?$", re.IGNORECASE)
 
 NAMESPACE_MAX = 63
 STATEFULSET_NAME_MAX = 52
-PASSWORD_ALPHABET = string.ascii_letters + string.digits
 
 REDIS_NAME = "redis"
 REDIS_SECRET = "redis-credentials"
@@ -257,89 +260,6 @@ class TenantError(ValueError):
         super(TenantError, self).__init__("; ".join(self.errors))
 
 
-# ---------------------------------------------------------------------------
-# Kubernetes quantities
-# ---------------------------------------------------------------------------
-
-_QUANTITY = re.compile(
-    r"^([+-]?)([0-9]+(?:\.[0-9]*)?|\.[0-9]+)"
-    r"(Ki|Mi|Gi|Ti|Pi|Ei|n|u|m|k|M|G|T|P|E|[eE][+-]?[0-9]+)?$"
-)
-_BINARY = {"Ki": 1, "Mi": 2, "Gi": 3, "Ti": 4, "Pi": 5, "Ei": 6}
-_DECIMAL = {"n": -9, "u": -6, "m": -3, "": 0, "k": 3, "M": 6, "G": 9, "T": 12, "P": 15, "E": 18}
-_DECIMAL_BY_EXP = dict((v, k) for k, v in _DECIMAL.items())
-_BINARY_BY_EXP = dict((v, k) for k, v in _BINARY.items())
-_BINARY_BY_EXP[0] = ""
-
-
-def _quantity_parts(value):
-    if isinstance(value, bool) or value is None:
-        raise ValueError("%r is not a Kubernetes quantity" % (value,))
-    if isinstance(value, float):
-        value = repr(value)
-    text = str(value).strip()
-    match = _QUANTITY.fullmatch(text)
-    if not match:
-        raise ValueError("%r is not a Kubernetes quantity (e.g. 500m, 2, 1Gi)" % (value,))
-    sign, number, suffix = match.group(1), match.group(2), match.group(3) or ""
-    with localcontext() as ctx:
-        ctx.prec = 60
-        amount = Decimal(number)
-        if suffix in _BINARY:
-            fmt = "binary"
-            amount = amount * (Decimal(1024) ** _BINARY[suffix])
-        elif suffix[:1] in ("e", "E"):
-            fmt = "exponent"
-            amount = amount.scaleb(int(suffix[1:]))
-        else:
-            fmt = "decimal"
-            amount = amount.scaleb(_DECIMAL[suffix])
-        # Kubernetes keeps nano precision, rounding up.
-        amount = (amount.scaleb(9).to_integral_value(rounding=ROUND_CEILING)).scaleb(-9)
-        if sign == "-":
-            amount = -amount
-    return amount, fmt
-
-
-def parse_quantity(value):
-    """The value of a Kubernetes quantity as a Decimal (``ValueError`` if invalid)."""
-    return _quantity_parts(value)[0]
-
-
-def canonical_quantity(value):
-    """A quantity written as the API server stores it: ``'1000m'`` -> ``'1'``,
-    ``'0.5'`` -> ``'500m'``, ``'1024Mi'`` -> ``'1Gi'``, ``50`` -> ``'50'``.
-    Manifests carry this form so a re-apply compares equal."""
-    amount, fmt = _quantity_parts(value)
-    if amount == 0:
-        return "0"
-    sign = "-" if amount < 0 else ""
-    amount = abs(amount)
-    if fmt == "binary" and (amount < 1024 or amount != amount.to_integral_value()):
-        fmt = "decimal"
-    if fmt == "binary":
-        number, exponent = int(amount), 0
-        while number % 1024 == 0 and exponent < 6:
-            number //= 1024
-            exponent += 1
-        return "%s%d%s" % (sign, number, _BINARY_BY_EXP[exponent])
-    with localcontext() as ctx:
-        ctx.prec = 60
-        number, exponent = int(amount.scaleb(9)), -9
-    while number % 10 == 0:
-        number //= 10
-        exponent += 1
-    shift = exponent % 3
-    if shift:
-        number *= 10 ** shift
-        exponent -= shift
-    if fmt == "decimal" and exponent in _DECIMAL_BY_EXP:
-        suffix = _DECIMAL_BY_EXP[exponent]
-    else:
-        suffix = "e%d" % exponent if exponent else ""
-    return "%s%d%s" % (sign, number, suffix)
-
-
 def redis_size_bytes(value):
     """Bytes of a redis.conf memory size (``1gb`` = 1024^3, ``1g`` = 10^9)."""
     match = REDIS_SIZE.fullmatch(str(value).strip())
@@ -354,22 +274,6 @@ def redis_size_bytes(value):
 # ---------------------------------------------------------------------------
 # Helpers
 # ---------------------------------------------------------------------------
-
-def merge(base, override):
-    """Recursive dict merge (override wins); inputs are not modified."""
-    out = copy.deepcopy(dict(base or {}))
-    for key, value in (override or {}).items():
-        if isinstance(value, dict) and isinstance(out.get(key), dict):
-            out[key] = merge(out[key], value)
-        else:
-            out[key] = copy.deepcopy(value)
-    return out
-
-
-def generate_password(length=32):
-    """A password of letters and digits, safe in URLs and on a command line."""
-    return "".join(secrets.choice(PASSWORD_ALPHABET) for dummy in range(length))
-
 
 def _b64(text):
     return base64.b64encode(text.encode("utf-8")).decode("ascii")
@@ -1000,15 +904,6 @@ def _quota_spec(quota):
     return dict((str(k), canonical_quantity(v)) for k, v in sorted(quota.items()))
 
 
-def _resources_spec(resources):
-    out = {}
-    for section in ("requests", "limits"):
-        values = (resources or {}).get(section) or {}
-        if values:
-            out[section] = dict((k, canonical_quantity(v)) for k, v in sorted(values.items()))
-    return out
-
-
 def _namespace(settings, tenant, name, ns_type, org_id):
     level = settings["pod_security_level"]
     labels = _labels(settings, tenant, {
@@ -1252,7 +1147,7 @@ def _redis(settings, tenant, namespace, password):
         "ports": [{"name": "redis", "containerPort": REDIS_PORT, "protocol": "TCP"}],
         "readinessProbe": {"tcpSocket": {"port": "redis"}, "initialDelaySeconds": 5, "periodSeconds": 10},
         "livenessProbe": {"tcpSocket": {"port": "redis"}, "initialDelaySeconds": 30, "periodSeconds": 20},
-        "resources": _resources_spec(redis["resources"]),
+        "resources": canonical_resources(redis["resources"]),
         "securityContext": {
             "allowPrivilegeEscalation": False,
             "capabilities": {"drop": ["ALL"]},

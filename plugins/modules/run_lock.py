@@ -59,12 +59,8 @@ options:
     description: Labels of the Lease (and of the namespace if it is created).
     type: dict
     default: {}
-  kubeconfig:
-    description: Path of the kubeconfig; default as kubernetes.core (C(K8S_AUTH_KUBECONFIG), C(~/.kube/config)).
-    type: str
-  context:
-    description: Context of the kubeconfig.
-    type: str
+extends_documentation_fragment:
+  - neurallog.platform.cluster
 attributes:
   check_mode:
     description: In check mode nothing is written; the task fails if another live run holds the lock.
@@ -133,6 +129,7 @@ def main():
             labels=dict(type="dict", default={}),
             kubeconfig=dict(type="str"),
             context=dict(type="str"),
+            request_timeout=dict(type="float", default=20),
         ),
         supports_check_mode=True,
     )

@@ -43,6 +43,8 @@ description:
   - Every setting not given takes the tenant role's default (C(roles/tenant/defaults/main.yml),
     the platform-wide ones C(roles/globals/defaults/main.yml)), filled in on the controller
     by the module's action plugin; the role's variable names are given with each option.
+requirements:
+  - kubernetes (the Python client, for reading Kubernetes quantities)
 options:
   tenant:
     description:
@@ -267,6 +269,7 @@ admission_resources:
 """
 
 from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.neurallog.platform.plugins.module_utils.quantity import kubernetes_client_error
 from ansible_collections.neurallog.platform.plugins.module_utils.tenant import (
     ROLE_SETTINGS,
     TenantError,
@@ -313,6 +316,9 @@ def main():
         required_one_of=[("tenant", "tenants")],
         supports_check_mode=True,
     )
+    missing = kubernetes_client_error()
+    if missing:
+        module.fail_json(msg=missing)
     params = module.params
     tenants = [params["tenant"]] if params["tenant"] is not None else params["tenants"]
     settings = dict((key, params[key]) for key in SETTING_KEYS if params[key] is not None)

@@ -16,51 +16,7 @@ import pytest
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..", "collections"))
 
 from ansible_collections.neurallog.platform.plugins.module_utils import data_services as ds  # noqa: E402
-
-
-@pytest.mark.parametrize(
-    "given, canonical",
-    [
-        ("2048Mi", "2Gi"),
-        ("20Gi", "20Gi"),
-        ("1536Mi", "1536Mi"),
-        ("1.5Gi", "1536Mi"),
-        ("1000m", "1"),
-        ("1500m", "1500m"),
-        ("0.5", "500m"),
-        ("2", "2"),
-        (2, "2"),
-        ("2000", "2k"),
-        ("1500", "1500"),
-        ("512Mi", "512Mi"),
-        ("1024", "1024"),
-        ("1Ki", "1Ki"),
-        ("512Ki", "512Ki"),
-        ("100Mi", "100Mi"),
-        ("0", "0"),
-        ("0.1", "100m"),
-        ("1e3", "1e3"),
-        ("4G", "4G"),
-        ("4000M", "4G"),
-        ("0.5Ki", "512"),
-    ],
-)
-def test_normalise_quantity_matches_api_server(given, canonical):
-    assert ds.normalise_quantity(given) == canonical
-
-
-@pytest.mark.parametrize("bad", ["2gb", "", "Gi", "1.2.3", "ten", "5 Gi"])
-def test_normalise_quantity_rejects_non_quantities(bad):
-    with pytest.raises(ValueError):
-        ds.normalise_quantity(bad)
-
-
-def test_normalise_resources():
-    assert ds.normalise_resources({"requests": {"cpu": "1000m", "memory": "1024Mi"}, "limits": {"memory": "3072Mi"}}) == {
-        "requests": {"cpu": "1", "memory": "1Gi"},
-        "limits": {"memory": "3Gi"},
-    }
-    assert ds.normalise_resources({}) == {}
+from ansible_collections.neurallog.platform.plugins.module_utils import tls as tls_utils  # noqa: E402
 
 
 def test_heap_is_half_the_limit_and_capped():
@@ -163,8 +119,8 @@ HTTP_NAMES = ["elasticsearch", "elasticsearch.neurallog-data.svc", "localhost"]
 
 
 def test_elasticsearch_tls_generates_one_ca_for_transport_and_http_and_keeps_them():
-    tls = ds.elasticsearch_tls(None, None, None, "elasticsearch", ["elasticsearch-headless", "*.elasticsearch-headless"],
-                               HTTP_NAMES)
+    tls = tls_utils.elasticsearch_tls(None, None, None, "elasticsearch",
+                                      ["elasticsearch-headless", "*.elasticsearch-headless"], HTTP_NAMES)
     assert tls["transport"]["ca.crt"] == tls["http"]["ca.crt"] == tls["ca"]["ca.crt"]
     assert _verify(tls["ca"]["ca.crt"], tls["transport"]["tls.crt"]) == (
         ["elasticsearch-headless", "*.elasticsearch-headless"], [])
@@ -173,64 +129,25 @@ def test_elasticsearch_tls_generates_one_ca_for_transport_and_http_and_keeps_the
     assert tls["ca"]["ca.key"].startswith("-----BEGIN PRIVATE KEY-----")
     # A re-run keeps everything.
     stored = [_secret(tls[part]) for part in ("ca", "transport", "http")]
-    assert ds.elasticsearch_tls(*stored, common_name="elasticsearch", transport_dns_names=["x"],
-                                http_dns_names=HTTP_NAMES) == tls
+    assert tls_utils.elasticsearch_tls(*stored, common_name="elasticsearch", transport_dns_names=["x"],
+                                       http_dns_names=HTTP_NAMES) == tls
     # A new Service name: only the HTTP certificate is issued again, by the same CA.
-    again = ds.elasticsearch_tls(*stored, common_name="elasticsearch", transport_dns_names=["x"],
-                                 http_dns_names=HTTP_NAMES + ["es.example"])
+    again = tls_utils.elasticsearch_tls(*stored, common_name="elasticsearch", transport_dns_names=["x"],
+                                        http_dns_names=HTTP_NAMES + ["es.example"])
     assert again["ca"] == tls["ca"] and again["transport"] == tls["transport"]
     assert _verify(tls["ca"]["ca.crt"], again["http"]["tls.crt"])[0] == HTTP_NAMES + ["es.example"]
 
 
 def test_elasticsearch_tls_without_a_stored_ca_key_keeps_the_transport_certificates():
-    old = ds.elasticsearch_tls(None, None, None, "elasticsearch", ["elasticsearch-headless"], HTTP_NAMES)
-    tls = ds.elasticsearch_tls(None, _secret(old["transport"]), None, "elasticsearch", ["x"], HTTP_NAMES)
+    old = tls_utils.elasticsearch_tls(None, None, None, "elasticsearch", ["elasticsearch-headless"], HTTP_NAMES)
+    tls = tls_utils.elasticsearch_tls(None, _secret(old["transport"]), None, "elasticsearch", ["x"], HTTP_NAMES)
     assert tls["transport"] == old["transport"]
     assert tls["ca"]["ca.crt"] != old["ca"]["ca.crt"]
     assert _verify(tls["ca"]["ca.crt"], tls["http"]["tls.crt"])[0] == HTTP_NAMES
     partial = _secret({"ca.crt": old["ca"]["ca.crt"]})
-    assert ds.elasticsearch_tls(None, partial, None, "elasticsearch", ["x"], HTTP_NAMES)["transport"]["ca.crt"] != old["ca"]["ca.crt"]
+    assert tls_utils.elasticsearch_tls(None, partial, None, "elasticsearch", ["x"], HTTP_NAMES)["transport"]["ca.crt"] != old["ca"]["ca.crt"]
 
 
-def test_rollout_diagnosis_names_pods_conditions_and_events():
-    sts = {
-        "kind": "StatefulSet",
-        "metadata": {"name": "redis", "namespace": "neurallog-data"},
-        "spec": {"replicas": 3},
-        "status": {"readyReplicas": 1, "updatedReplicas": 3, "currentReplicas": 3},
-    }
-    pods = {
-        "resources": [
-            {
-                "metadata": {"name": "redis-1"},
-                "status": {
-                    "phase": "Pending",
-                    "conditions": [{"type": "PodScheduled", "status": "False", "reason": "Unschedulable", "message": "0/2 nodes"}],
-                },
-            },
-            {
-                "metadata": {"name": "redis-0"},
-                "status": {"phase": "Running", "conditions": [{"type": "Ready", "status": "True"}]},
-            },
-        ]
-    }
-    events = {
-        "resources": [
-            {"type": "Normal", "reason": "Scheduled", "involvedObject": {"kind": "Pod", "name": "redis-0"}, "message": "ok"},
-            {"type": "Warning", "reason": "FailedScheduling", "involvedObject": {"kind": "Pod", "name": "redis-1"}, "message": "0/2 nodes "},
-        ]
-    }
-    text = ds.rollout_diagnosis({"resources": [sts]}, pods, events, 600)
-    lines = text.splitlines()
-    assert lines[0] == "StatefulSet neurallog-data/redis is not ready after 600s: 1/3 ready, 3 updated, 3 current."
-    assert lines[1] == "  pod redis-0: Running"
-    assert lines[2] == "  pod redis-1: Pending; PodScheduled=False (Unschedulable: 0/2 nodes)"
-    assert lines[3] == "  event FailedScheduling Pod/redis-1: 0/2 nodes"
-    assert "Scheduled" not in text.replace("FailedScheduling", "").replace("PodScheduled", "")
-    assert ds.rollout_diagnosis({"resources": []}) == "the workload does not exist"
-
-
-# -- Elasticsearch's bootstrap master list ------------------------------------
 def _es_sts(ready=None):
     sts = {"kind": "StatefulSet", "metadata": {"name": "es"}, "spec": {"replicas": 3}}
     if ready is not None:
@@ -243,6 +160,7 @@ def _es_bootstrap(nodes):
 
 
 MASTERS = "es-0,es-1,es-2"
+
 
 
 def test_bootstrap_list_on_a_fresh_cluster():

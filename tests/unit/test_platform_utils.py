@@ -78,7 +78,7 @@ def test_disabled_service_is_left_out():
     ({"replicas": "three"}, "core_services_services.api-service.replicas: must be an integer"),
     ({"image": "nope"}, "core_services_services.api-service.image: 'nope' is not a key of neurallog_images"),
     ({"credentials": ["vault"]}, "core_services_services.api-service.credentials: 'vault' is unknown; allowed: database, redis"),
-    ({"resources": {"requests": {"cpu": "lots", "memory": "1Gi"}}}, "resources.requests.cpu: must be a Kubernetes quantity"),
+    ({"resources": {"requests": {"cpu": "lots", "memory": "1Gi"}}}, "resources.requests.cpu: 'lots' is not a Kubernetes quantity"),
     ({"autoscaling": {"enabled": True, "min_replicas": 5, "max_replicas": 2, "cpu_utilization": 70}},
      "autoscaling.max_replicas: must be >= autoscaling.min_replicas (5), got 2"),
     ({"autoscaling": {"enabled": True}}, "autoscaling: needs cpu_utilization and/or memory_utilization"),
@@ -150,6 +150,27 @@ def test_rollout_report_explains_pods_and_events():
     assert "pod log-service-x Pending; PodScheduled=False Unschedulable: 0/2 nodes" in report
     assert "event Warning Pod/log-service-x: FailedScheduling Insufficient cpu" in report
     assert "other" not in report
+
+
+def test_rollout_report_explains_a_statefulset():
+    """The data services' waits report through the same two filters."""
+    sts = {"kind": "StatefulSet", "metadata": {"name": "redis", "namespace": "neurallog-data", "generation": 1},
+           "spec": {"replicas": 3, "selector": {"matchLabels": {"app": "redis"}}},
+           "status": {"observedGeneration": 1, "readyReplicas": 1, "updatedReplicas": 3, "currentReplicas": 3}}
+    pods = [{"metadata": {"name": "redis-1", "namespace": "neurallog-data", "labels": {"app": "redis"}},
+             "status": {"phase": "Pending", "conditions": [
+                 {"type": "PodScheduled", "status": "False", "reason": "Unschedulable", "message": "0/2 nodes"}]}},
+            {"metadata": {"name": "redis-0", "namespace": "neurallog-data", "labels": {"app": "redis"}},
+             "status": {"phase": "Running", "conditions": [{"type": "Ready", "status": "True"}]}}]
+    events = [{"metadata": {"namespace": "neurallog-data"}, "type": "Warning", "reason": "FailedScheduling",
+               "involvedObject": {"kind": "Pod", "name": "redis-1"}, "message": "0/2 nodes "}]
+    lines = rollout.rollout_report(rollout.pending_workloads([sts]), pods, events).splitlines()
+    assert lines == [
+        "StatefulSet neurallog-data/redis not ready: 1 of 3 replicas ready",
+        "  pod redis-0 Running",
+        "  pod redis-1 Pending; PodScheduled=False Unschedulable: 0/2 nodes",
+        "  event Warning Pod/redis-1: FailedScheduling 0/2 nodes",
+    ]
 
 
 def _secret(values):
