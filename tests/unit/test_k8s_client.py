@@ -162,7 +162,7 @@ def test_defaults_are_bounded():
 
 def test_the_plugins_build_their_client_here_only():
     """The lookups and the run lock action get their client from k8s_client."""
-    for path in ("plugins/lookup/k8s_labelled.py", "plugins/lookup/k8s_pending.py", "plugins/action/run_lock.py"):
+    for path in ("plugins/lookup/k8s_pending.py", "plugins/action/run_lock.py"):
         text = (ROOT / path).read_text()
         assert "get_api_client" not in text, path
         assert "module_utils.k8s_client import" in text, path
@@ -174,8 +174,8 @@ PLAYBOOK = """
   tasks:
     - name: List through the lookup
       ansible.builtin.debug:
-        msg: "{{ query('neurallog.platform.k8s_labelled', [{'api_version': 'v1', 'kind': 'ConfigMap'}],
-                       label_selector='a=b', request_timeout=2) }}"
+        msg: "{{ query('neurallog.platform.k8s_pending', [{'apiVersion': 'v1', 'kind': 'ConfigMap',
+                       'metadata': {'name': 'a', 'namespace': 'b'}}], label_selector='a=b', request_timeout=2) }}"
       ignore_errors: true
     - name: Take the run lock
       neurallog.platform.run_lock:
