@@ -142,7 +142,7 @@ image_key() {
   local name=$1
   {
     echo "$base_key ${packages[$name]}"
-    (cd "$here/$name" && find . -type f -print0 | sort -z | xargs -0 sha256sum)
+    (cd "$here/$name" && find . -type f ! -path '*/__pycache__/*' ! -name 'test_*' -print0 | sort -z | xargs -0 sha256sum)
     [ "$name" != elasticsearch ] || sha256sum < "$(es_zip)"
   } | sha
 }
@@ -168,7 +168,7 @@ build_image() {
   debs=$(download_debs "$name" "$key")
   context="$cache/context-$name"
   rm -rf "$context" && mkdir -p "$context"
-  cp -a "$here/$name/." "$context/"
+  tar -C "$here/$name" --exclude=__pycache__ --exclude='test_*' -cf - . | tar -C "$context" -xf -
   cp -a "$debs" "$context/debs"
   if [ "$name" = elasticsearch ]; then
     mkdir "$context/unzip" && unzip -q "$(es_zip)" -d "$context/unzip"
