@@ -70,6 +70,14 @@ class Container:
             time.sleep(2)
         raise AssertionError("%s: not %s after %ss:\n%s" % (self.name, what, timeout, self.logs()[-6000:]))
 
+    def wait_exit(self, timeout):
+        """Waits until the container stopped; returns its exit code (fails if it still runs)."""
+        deadline = time.time() + timeout
+        while self.running():
+            assert time.time() < deadline, "%s still runs after %ss:\n%s" % (self.name, timeout, self.logs()[-3000:])
+            time.sleep(1)
+        return int(docker("inspect", "--format", "{{.State.ExitCode}}", self.name).stdout.strip())
+
     def wait_ready(self, timeout=300):
         self.wait(self.probe, timeout, "ready (readinessProbe)")
 
