@@ -2,7 +2,7 @@
 # Builds the platform's container images on this machine, offline apart from
 # the Debian mirror (and Maven Central / the Go proxy through their clients):
 #
-#   hack/images/build.sh [all|base|redis|postgres|elasticsearch|standin]...
+#   hack/images/build.sh [all|base|redis|postgres|elasticsearch|standin|clean]...
 #
 # - base: `debootstrap --variant=minbase bookworm` from the machine's Debian
 #   mirror, `docker import`ed as neurallog-build/base:<key>;
@@ -185,12 +185,54 @@ build_image() {
   [ ${#refs[@]} -eq 1 ] || printf '  also tagged %s\n' "${refs[@]:1}"
 }
 
+# The legacy builder keeps every step's image: drop the untagged ones this
+# script made (first-stage steps below the base, which hold the .deb layers,
+# and earlier builds of an image), never anything else.
+prune() {
+  local base_id id parent tags key
+  base_id=$(docker image inspect --format '{{.Id}}' "$base_image" 2>/dev/null) || return 0
+  declare -A parent_of=() untagged=() has_child=() ours=()
+  while IFS='|' read -r id parent tags key; do
+    parent_of[$id]=$parent
+    [ "$tags" != 0 ] || untagged[$id]=1
+    [ -z "$parent" ] || has_child[$parent]=1
+    case "$key" in key- | "key-<no value>") ;; *) [ "$tags" != 0 ] || ours[$id]=1 ;; esac
+  done < <(docker image inspect --format '{{.Id}}|{{.Parent}}|{{len .RepoTags}}|key-{{with .Config.Labels}}{{index . "org.neurallog.build-key"}}{{end}}' \
+             $(docker images -aq | sort -u) 2>/dev/null)
+  for id in "${!untagged[@]}"; do
+    [ -z "${has_child[$id]:-}" ] || continue
+    local walk=$id
+    while [ -n "$walk" ] && [ "$walk" != "$base_id" ]; do walk=${parent_of[$walk]:-}; done
+    if [ "$walk" = "$base_id" ] || [ -n "${ours[$id]:-}" ]; then
+      docker rmi "$id" >/dev/null 2>&1 || true
+    fi
+  done
+}
+
+# Removes the images this script built (only those carrying its build key),
+# the base and the image cache: the next build is a cold one.
+clean() {
+  local name ref
+  for name in redis postgres elasticsearch standin; do
+    while read -r ref; do
+      if docker image inspect --format '{{with .Config.Labels}}{{index . "org.neurallog.build-key"}}{{end}}' "$ref" 2>/dev/null \
+          | grep -q .; then
+        docker rmi "$ref" >/dev/null
+      fi
+    done < <(image_refs "$name")
+  done
+  prune
+  docker rmi "$base_image" >/dev/null 2>&1 || true
+  rm -rf "$cache"
+  log "removed the images and $cache"
+}
+
 targets=("$@")
 [ ${#targets[@]} -gt 0 ] || targets=(all)
 for target in "${targets[@]}"; do
   case "$target" in
-    all | base | redis | postgres | elasticsearch | standin) ;;
-    *) die "unknown image '$target'; allowed: all, base, redis, postgres, elasticsearch, standin" ;;
+    all | base | redis | postgres | elasticsearch | standin | clean) ;;
+    *) die "unknown image '$target'; allowed: all, base, redis, postgres, elasticsearch, standin, clean" ;;
   esac
 done
 "$here/engine.sh"
@@ -201,6 +243,8 @@ for target in "${targets[@]}"; do
   case "$target" in
     all) for name in redis postgres elasticsearch standin; do build_image "$name"; done ;;
     base) build_base report ;;
+    clean) clean ;;
     *) build_image "$target" ;;
   esac
 done
+prune
