@@ -11,6 +11,8 @@ collection's image_refs: hack/images/build.sh tags its images with them.
 
 from __future__ import absolute_import, division, print_function
 
+__metaclass__ = type
+
 import os
 import sys
 
@@ -22,7 +24,6 @@ sys.path.insert(0, os.path.join(ROOT, "collections"))
 # pylint: disable=wrong-import-position
 from ansible_collections.neurallog.platform.plugins.module_utils.images import image_refs  # noqa: E402
 
-__metaclass__ = type  # pylint: disable=invalid-name
 
 SETTINGS = ("neurallog_version", "neurallog_images", "neurallog_image_overrides",
             "neurallog_image_registry", "neurallog_image_registry_override")

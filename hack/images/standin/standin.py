@@ -24,6 +24,8 @@ waits for them. No password is printed: reasons are redacted.
 
 from __future__ import absolute_import, division, print_function
 
+__metaclass__ = type
+
 import base64
 import json
 import os
@@ -37,7 +39,6 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import unquote, urlsplit, urlunsplit
 from urllib.request import Request, urlopen
 
-__metaclass__ = type  # pylint: disable=invalid-name
 
 # Environment variable of the URL, of its CA file, and the check's name.
 DEPENDENCIES = (

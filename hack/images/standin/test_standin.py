@@ -8,6 +8,8 @@ The checks themselves run against real servers in tests/images."""
 
 from __future__ import absolute_import, division, print_function
 
+__metaclass__ = type
+
 import base64
 import json
 import os
@@ -24,7 +26,6 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import standin  # noqa: E402  pylint: disable=wrong-import-position
 
-__metaclass__ = type  # pylint: disable=invalid-name
 
 PASSWORD = "s3cr:et/p@ss word"
 ENCODED = "s3cr%3Aet%2Fp%40ss%20word"
