@@ -134,15 +134,19 @@ download_debs() {
   echo "$dest"
 }
 
-es_zip() { "$root/hack/es-dist.sh"; }
+# Elasticsearch's distribution (Maven Central, cached by hack/es-dist.sh).
+es_zip() {
+  "$root/hack/es-dist.sh" 2>"$cache/es-dist.log" || die "hack/es-dist.sh failed, see $cache/es-dist.log"
+}
 
-# What an image is made of: the base, its packages, its build files (and
-# for Elasticsearch the distribution's checksum).
+# What an image is made of: the base, its packages, its build files as
+# copied into the build context (and for Elasticsearch the distribution's
+# checksum). The key is taken from the copy, so it is what gets built.
 image_key() {
-  local name=$1
+  local name=$1 context=$2
   {
     echo "$base_key ${packages[$name]}"
-    (cd "$here/$name" && find . -type f ! -path '*/__pycache__/*' ! -name 'test_*' -print0 | sort -z | xargs -0 sha256sum)
+    (cd "$context" && find . -type f -print0 | sort -z | xargs -0 sha256sum)
     [ "$name" != elasticsearch ] || sha256sum < "$(es_zip)"
   } | sha
 }
@@ -159,16 +163,17 @@ build_image() {
   local name=$1 key refs=() start=$SECONDS context debs
   mapfile -t refs < <(image_refs "$name")
   [ ${#refs[@]} -gt 0 ] || die "$name: no image reference found in $inventory"
-  key=$(image_key "$name")
+  context="$cache/context-$name"
+  rm -rf "$context" && mkdir -p "$context"
+  tar -C "$here/$name" --exclude=__pycache__ --exclude='test_*' -cf - . | tar -C "$context" -xf -
+  key=$(image_key "$name" "$context")
   if built "$key" "${refs[@]}"; then
+    rm -rf "$context"
     report "${refs[0]}" "cached"
     return 0
   fi
   build_base
   debs=$(download_debs "$name" "$key")
-  context="$cache/context-$name"
-  rm -rf "$context" && mkdir -p "$context"
-  tar -C "$here/$name" --exclude=__pycache__ --exclude='test_*' -cf - . | tar -C "$context" -xf -
   cp -a "$debs" "$context/debs"
   if [ "$name" = elasticsearch ]; then
     mkdir "$context/unzip" && unzip -q "$(es_zip)" -d "$context/unzip"
