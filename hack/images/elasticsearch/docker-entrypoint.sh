@@ -1,4 +1,4 @@
-#!/bin/bash
+#!/usr/bin/env bash
 # Entrypoint of the Elasticsearch image (hack/images/elasticsearch), with the
 # behaviour of the official image's that roles/elasticsearch relies on:
 # - `eswrapper` (or no argument, or arguments starting with '-') starts

@@ -1,4 +1,4 @@
-#!/bin/bash
+#!/usr/bin/env bash
 # Entrypoint of the PostgreSQL image (hack/images/postgres). It honours the
 # documented interface of the official image:
 # - POSTGRES_PASSWORD, POSTGRES_USER (default postgres), POSTGRES_DB (default

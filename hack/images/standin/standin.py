@@ -146,10 +146,10 @@ class Health:
         self.dependencies = dependencies
         self.checks = checks or CHECKS
         self.timeout = timeout
-        self.secrets = [s for s in (url_password(url) for _, url, _ in dependencies) if s]
-        self.secrets += [s for s in (urlsplit(url).password for _, url, _ in dependencies) if s]
+        urls = [dependency[1] for dependency in dependencies]
+        self.secrets = [s for s in [url_password(url) for url in urls] + [urlsplit(url).password for url in urls] if s]
         self.lock = threading.Lock()
-        self.results = {name: (False, "not checked yet") for name, _, _ in dependencies}
+        self.results = {dependency[0]: (False, "not checked yet") for dependency in dependencies}
 
     def run_once(self):
         """Run every check once, record ok/reason; returns the results."""
@@ -171,7 +171,7 @@ class Health:
         """(HTTP status, body): 200 when every check passed, 503 otherwise."""
         with self.lock:
             results = dict(self.results)
-        healthy = all(ok for ok, _ in results.values())
+        healthy = all(result[0] for result in results.values())
         body = {
             "status": "ok" if healthy else "unavailable",
             "checks": {name: {"ok": ok, "detail": detail} for name, (ok, detail) in sorted(results.items())},
@@ -234,8 +234,8 @@ def serve(environ, ready=None, stop=None):
     address = (environ.get("LISTEN_ADDRESS", "0.0.0.0"), int(environ.get("PORT", "8080")))  # nosec B104
     server = ThreadingHTTPServer(address, make_handler(health, environ.get("SERVICE_NAME", "neurallog-standin")))
     server.daemon_threads = True
-    log("listening on %s:%d, checking %s" % (server.server_address[0], server.server_address[1],
-                                              ", ".join(name for name, _, _ in dependencies) or "nothing"))
+    checked = ", ".join(dependency[0] for dependency in dependencies) or "nothing"
+    log("listening on %s:%d, checking %s" % (server.server_address[0], server.server_address[1], checked))
     checker = threading.Thread(target=health.loop, args=(float(environ.get("STANDIN_CHECK_INTERVAL", "5")), stop),
                                daemon=True)
     checker.start()
