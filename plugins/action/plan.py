@@ -186,7 +186,15 @@ class ActionModule(ActionBase):
         check_mode = bool(self._task.check_mode)
         render_dir = str(self._templar.template(task_vars.get("neurallog_render_dir", "")) or "")
         if args["mode"] == "kinds":
-            return self._kinds(result, task_vars)
+            served = None
+            if not render_dir:
+                kubeconfig = args["kubeconfig"] or self._templar.template(task_vars.get("neurallog_kubeconfig", "")) or None
+                context = args["context"] or self._templar.template(task_vars.get("neurallog_context", "")) or None
+                try:
+                    served = Cluster(kubeconfig, context, timeout=args["timeout"]).served
+                except ClusterError as exc:
+                    raise AnsibleError(str(exc))
+            return self._kinds(result, task_vars, served)
         run_tags = task_vars.get("ansible_run_tags") or ["all"]
         skip_tags = task_vars.get("ansible_skip_tags") or []
         cluster = None
@@ -250,10 +258,11 @@ class ActionModule(ActionBase):
         result["_ansible_no_log"] = any(phase["secrets"] for phase in phases)
         return result
 
-    def _kinds(self, result, task_vars):
+    def _kinds(self, result, task_vars, served=None):
         """Every kind the platform's objects can have: what the roles render
         with these settings (no cluster, every optional API on) and the kinds
-        the undeclared-object search knows, namespaced ones only."""
+        the undeclared-object search knows, namespaced ones only; with
+        ``served`` (a cluster's), only the kinds that cluster serves."""
         plan = Plan(self._templar, self._loader, task_vars, ROLES_DIR, cluster=None, render_dir="",
                     run_tags=["all"], skip_tags=[])
         try:
@@ -272,6 +281,8 @@ class ActionModule(ActionBase):
             entry = {"api_version": entry["api_version"], "kind": entry["kind"]}
             if entry not in kinds:
                 kinds.append(entry)
+        if served is not None:
+            kinds = [k for k in kinds if served(k["api_version"], k["kind"])]
         result.update(changed=False, kinds=kinds)
         return result
 

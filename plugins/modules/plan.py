@@ -56,7 +56,8 @@ options:
     description:
       - V(reconcile) plans the run. V(kinds) only returns C(kinds), every namespaced kind the platform's
         objects can have (what the roles render with these settings and every optional API on, and the
-        kinds the search for undeclared objects knows); no cluster is contacted and no lock taken.
+        kinds the search for undeclared objects knows), keeping only those the cluster serves (none is
+        left out in render mode); no lock is taken.
       - playbooks/uninstall.yml and playbooks/diagnostics.yml use V(kinds).
     type: str
     choices: [reconcile, kinds]

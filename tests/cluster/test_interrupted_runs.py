@@ -82,6 +82,23 @@ def start_site(platform, *args, **extra):
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
 
 
+def kill_run(proc):
+    """SIGKILL ansible-playbook and every process it started: its workers
+    call setsid, so the process group alone would leave a worker finishing
+    its apply after the playbook is gone (as when the machine dies, nothing
+    of the run goes on)."""
+    import psutil
+    try:
+        family = [psutil.Process(proc.pid)] + psutil.Process(proc.pid).children(recursive=True)
+    except psutil.NoSuchProcess:
+        return
+    for member in family:
+        try:
+            member.kill()
+        except psutil.NoSuchProcess:
+            pass
+
+
 def finish(proc, timeout=600):
     output, _err = proc.communicate(timeout=timeout)
     proc.output = output
@@ -117,7 +134,7 @@ def test_a_run_killed_in_the_middle_of_an_apply_is_completed_by_the_next_run(pla
                    timeout=240)
     finally:
         if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
+            kill_run(proc)
         killed = finish(proc)
     assert killed.returncode == -signal.SIGKILL, "the run ended before it could be killed:\n" + killed.output[-3000:]
     assert not statefulsets(platform), "the kill came too late: the StatefulSets were already applied"
