@@ -274,10 +274,14 @@ class Plan:
     def check(self, preflight=None):
         """The cluster checks (``preflight(plan)``) and every role's checks:
         reads only, so a bad setting fails before the run lock is taken (a
-        first run's lock creates the system namespace). Call validate() first."""
+        first run's lock creates the system namespace). Call validate() first.
+        The settings-only roles' checks come before the cluster checks, which
+        use their settings (preflight_min_kubernetes_version)."""
+        for name in SETTING_ROLES:
+            self.run_checks(self.roles[name])
         if preflight:
             preflight(self)
-        for name in SETTING_ROLES + COMPONENTS:
+        for name in COMPONENTS:
             self.run_checks(self.roles[name])
         self.checked = True
 
