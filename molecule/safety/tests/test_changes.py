@@ -37,6 +37,32 @@ def api():
     return api_client()
 
 
+@pytest.fixture(autouse=True)
+def autoscalers_settled():
+    """Before each test: every autoscaled Deployment has the replicas its
+    HorizontalPodAutoscaler gives it (the controller scales it shortly after
+    a first install: a write that is not the tested run's)."""
+    assert _autoscalers_settled() == []
+
+
+def _autoscalers_settled(timeout=120):
+    """Wait until every autoscaled Deployment has the replicas its
+    HorizontalPodAutoscaler gives it: the controller scales it shortly after
+    a first install, a write that is not this run's."""
+    import time
+    api = api_client()
+    deadline = time.monotonic() + timeout
+    while True:
+        pending = []
+        for hpa in client.AutoscalingV2Api(api).list_namespaced_horizontal_pod_autoscaler(SYSTEM).items:
+            target = client.AppsV1Api(api).read_namespaced_deployment(hpa.spec.scale_target_ref.name, SYSTEM)
+            if (target.spec.replicas or 0) < (hpa.spec.min_replicas or 1):
+                pending.append(hpa.spec.scale_target_ref.name)
+        if not pending or time.monotonic() > deadline:
+            return pending
+        time.sleep(2)
+
+
 def _custom(api, group, version, plural, namespace=None):
     objects = client.CustomObjectsApi(api)
     if namespace:
@@ -106,27 +132,8 @@ def _resources_change(settings):
     (_resources_change, ["Deployment %s/api-service" % SYSTEM]),
     (_image_change, ["Deployment %s/api-service" % SYSTEM]),
 ], ids=["replicas", "resources", "image-tag"])
-def _autoscalers_settled(timeout=120):
-    """Wait until every autoscaled Deployment has the replicas its
-    HorizontalPodAutoscaler gives it: the controller scales it shortly after
-    a first install, a write that is not this run's."""
-    import time
-    api = api_client()
-    deadline = time.monotonic() + timeout
-    while True:
-        pending = []
-        for hpa in client.AutoscalingV2Api(api).list_namespaced_horizontal_pod_autoscaler(SYSTEM).items:
-            target = client.AppsV1Api(api).read_namespaced_deployment(hpa.spec.scale_target_ref.name, SYSTEM)
-            if (target.spec.replicas or 0) < (hpa.spec.min_replicas or 1):
-                pending.append(hpa.spec.scale_target_ref.name)
-        if not pending or time.monotonic() > deadline:
-            return pending
-        time.sleep(2)
-
-
 def test_one_setting_changes_exactly_its_objects(tmp_path, change, expected):
     change(SETTINGS)
-    assert _autoscalers_settled() == []
     before = snapshot()
     rc, output, recap = run_playbook("site.yml", extra_vars=SETTINGS, tmp_path=tmp_path)
     written = changed(before, snapshot())
