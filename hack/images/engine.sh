@@ -5,9 +5,10 @@
 # egress guard FIRST, then starts dockerd with its bridges inside 172.16.0.0/12.
 #
 # The guard (chain NEURALLOG-EGRESS, jumped to from DOCKER-USER and FORWARD,
-# IPv4 and IPv6) accepts forwarded packets only to loopback, 10.0.0.0/8
-# (cluster-style pod and service ranges) and 172.16.0.0/12 (the docker
-# bridges) and rejects everything else, so a container can never reach an
+# IPv4 and IPv6) accepts forwarded packets only to loopback and
+# 172.16.0.0/12 (the docker bridges, the only pools dockerd is given) and
+# rejects everything else, 10.0.0.0/8 included: the machine's resolver lives
+# there, so a container can never reach an
 # address outside the machine even with the default network.
 set -euo pipefail
 lock=/run/lock/neurallog-dockerd.lock
@@ -37,7 +38,7 @@ if ! command -v dockerd >/dev/null; then
   apt-get -o DPkg::Lock::Timeout=900 update -q >&2
   DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=900 install -y -q --no-install-recommends docker.io >&2
 fi
-guard iptables 127.0.0.0/8 10.0.0.0/8 172.16.0.0/12
+guard iptables 127.0.0.0/8 172.16.0.0/12
 guard ip6tables ::1/128
 echo "engine.sh: egress guard loaded (iptables/ip6tables chain NEURALLOG-EGRESS)" >&2
 setsid dockerd --host unix:///var/run/docker.sock \
