@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Makes sure a Docker engine answers on this machine, without letting any
-# packet leave it. When `docker info` already answers, nothing is touched.
+# packet leave it. The guard is (re)loaded on every call as root, also when
+# `docker info` already answers; dockerd is started only when none does.
 # Otherwise (as root): installs Debian's docker.io when missing, loads a host
 # egress guard FIRST, then starts dockerd with its bridges inside 172.16.0.0/12.
 #
@@ -29,6 +30,12 @@ guard() {
   done
 }
 
+# An engine that already runs gets the guard too (as root), before any
+# image is built or any container started through it.
+if [ "$(id -u)" = 0 ] && command -v iptables >/dev/null && command -v ip6tables >/dev/null; then
+  guard iptables 127.0.0.0/8 172.16.0.0/12
+  guard ip6tables ::1/128
+fi
 answers && exit 0
 [ "$(id -u)" = 0 ] || { echo "engine.sh: no Docker engine answers and this is not root: start dockerd first" >&2; exit 1; }
 exec 9>"$lock"
