@@ -16,7 +16,7 @@ export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
 .PHONY: help deps venv binaries cluster-up cluster-down cluster-status cluster-demo deploy site \
-        lint sanity unit cluster-test molecule test security build bench bench-tenants bench-profile bundle images clean
+        lint sanity unit cluster-test molecule test security build bench bench-tenants bench-profile bundle images images-real clean
 
 help:
 	@sed -n 's/^#   //p' Makefile
@@ -129,6 +129,12 @@ bundle: venv
 # The images that bundle holds, for $(INVENTORY).
 images: venv
 	$(BIN)/python hack/airgap/images.py -i $(INVENTORY)
+
+# Real images of the data services and the services' stand-in, built on
+# this machine from Debian packages under the names the inventories deploy
+# (hack/images/build.sh; docs/testing.md#real-container-images).
+images-real: venv
+	hack/images/build.sh all
 
 clean:
 	rm -rf build dist tests/output molecule/*/artifacts
