@@ -162,7 +162,6 @@ def _es_bootstrap(nodes):
 MASTERS = "es-0,es-1,es-2"
 
 
-
 def test_bootstrap_list_on_a_fresh_cluster():
     assert ds.elasticsearch_bootstrap_nodes([], [], MASTERS) == MASTERS
     assert ds.elasticsearch_bootstrap_nodes(None, None, MASTERS) == MASTERS
