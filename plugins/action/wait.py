@@ -42,6 +42,7 @@ class ActionModule(ActionBase):
             start = time.monotonic()
             deadline = dict((id(w), start + int(w.get("timeout") or 300)) for w in workloads)
             waiting = list(workloads)
+            polls = 0
             while waiting:
                 live = []
                 for workload in waiting:
@@ -56,7 +57,10 @@ class ActionModule(ActionBase):
                 if late:
                     return self._fail(result, cluster, late, pending)
                 if waiting:
-                    time.sleep(args["delay"])
+                    # Short polls first (a rollout that is done at once is
+                    # seen at once), then every `delay` seconds.
+                    time.sleep(min(args["delay"], 0.1 * 2 ** polls))
+                    polls += 1
         except ClusterError as exc:
             raise AnsibleError(str(exc))
         result["seconds"] = round(time.monotonic() - start, 1)

@@ -34,7 +34,7 @@ options:
     description: Context of the kubeconfig.
     type: str
   delay:
-    description: Seconds between two polls.
+    description: Seconds between two polls, after the first polls (0.1 s, then doubling up to this).
     type: float
     default: 2.0
 """

@@ -185,6 +185,26 @@ class Cluster:
                 return item
         return None
 
+    # -- writes ------------------------------------------------------------
+    def apply(self, obj, field_manager, force=True, dry_run=False):
+        """Server-side apply of one object (our field manager; conflicts
+        forced when asked; dryRun=All when dry_run); the object the server
+        returns. The namespace of a namespaced object must be set."""
+        api_version, kind = obj.get("apiVersion"), obj.get("kind")
+        metadata = obj.get("metadata") or {}
+        if (api_version, kind) not in self.resources():
+            raise ClusterError("%s %s is not served by the API server %s" % (kind, api_version, self.host))
+        if self.resources()[(api_version, kind)][1] and not metadata.get("namespace"):
+            raise ClusterError("a namespaced %s needs metadata.namespace" % kind)
+        query = {"fieldManager": field_manager}
+        if force:
+            query["force"] = "true"
+        if dry_run:
+            query["dryRun"] = "All"
+        path = self.path(api_version, kind, metadata.get("namespace"), metadata["name"])
+        return self.request("PATCH", path, query=query, body=json.dumps(obj),
+                            content_type="application/apply-patch+yaml")
+
     def forget(self):
         """Drop every list (after writes, before reading again)."""
         self._lists = {}
