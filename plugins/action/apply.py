@@ -13,21 +13,11 @@ from __future__ import annotations
 import copy
 
 from ansible.errors import AnsibleError
-from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
-from ansible.plugins.action import ActionBase
 
 from ansible_collections.neurallog.platform.plugins.module_utils.undeclared import describe
 from ansible_collections.neurallog.platform.plugins.plugin_utils.cluster import Cluster, ClusterError
+from ansible_collections.neurallog.platform.plugins.plugin_utils.controller_action import ControllerAction
 
-ARGUMENT_SPEC = dict(
-    definition=dict(type="list", elements="dict", required=True),
-    field_manager=dict(type="str", default="neurallog.platform"),
-    force_conflicts=dict(type="bool", default=True),
-    hide_values=dict(type="bool", default=False),
-    kubeconfig=dict(type="str"),
-    context=dict(type="str"),
-    request_timeout=dict(type="float", default=20),
-)
 
 # What the server changes on every write, or keeps for itself: not a change.
 _VOLATILE_METADATA = ("managedFields", "resourceVersion", "generation", "creationTimestamp", "uid")
@@ -56,16 +46,12 @@ def outcome(before, after):
     return "changed" if comparable(before) != comparable(after) else None
 
 
-class ActionModule(ActionBase):
-    TRANSFERS_FILES = False
-    _requires_connection = False
+class ActionModule(ControllerAction):
+    NAME = "apply"
 
     def run(self, tmp=None, task_vars=None):
         result = super(ActionModule, self).run(tmp, task_vars)
-        validation = ArgumentSpecValidator(ARGUMENT_SPEC).validate(self._task.args)
-        if validation.error_messages:
-            raise AnsibleError("apply: " + "; ".join(validation.error_messages))
-        args = validation.validated_parameters
+        args = self.validated_args()
         objects = args["definition"]
         for index, obj in enumerate(objects):
             if not (obj.get("apiVersion") and obj.get("kind") and (obj.get("metadata") or {}).get("name")):

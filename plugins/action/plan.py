@@ -11,8 +11,6 @@ import os
 import stat
 
 from ansible.errors import AnsibleError
-from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
-from ansible.plugins.action import ActionBase
 
 from ansible_collections.neurallog.platform.plugins.action.run_lock import default_holder
 from ansible_collections.neurallog.platform.plugins.module_utils import manifests as manifest_utils
@@ -21,16 +19,8 @@ from ansible_collections.neurallog.platform.plugins.module_utils import undeclar
 from ansible_collections.neurallog.platform.plugins.plugin_utils.compile_cache import CompileCache
 from ansible_collections.neurallog.platform.plugins.plugin_utils.cluster import Cluster, ClusterError, ClusterLeaseStore
 from ansible_collections.neurallog.platform.plugins.plugin_utils.reconcile import MANAGED_SELECTOR, Plan, PlanError
+from ansible_collections.neurallog.platform.plugins.plugin_utils.controller_action import ControllerAction
 
-ARGUMENT_SPEC = dict(
-    components=dict(type="list", elements="str", default=[]),
-    run=dict(type="str", default="site.yml"),
-    lock=dict(type="bool", default=True),
-    timeout=dict(type="int", default=20),
-    mode=dict(type="str", default="reconcile", choices=["reconcile", "kinds"]),
-    kubeconfig=dict(type="str"),
-    context=dict(type="str"),
-)
 
 ROLES_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))), "roles")
 
@@ -149,9 +139,8 @@ def write_render(groups, render_dir, secrets_mode):
     return changed
 
 
-class ActionModule(ActionBase):
-    TRANSFERS_FILES = False
-    _requires_connection = False
+class ActionModule(ControllerAction):
+    NAME = "plan"
 
     def run(self, tmp=None, task_vars=None):
         # NEURALLOG_PROFILE=<file>: cProfile statistics of the plan written
@@ -178,10 +167,7 @@ class ActionModule(ActionBase):
 
     def _plan(self, tmp=None, task_vars=None):
         result = super(ActionModule, self).run(tmp, task_vars)
-        validation = ArgumentSpecValidator(ARGUMENT_SPEC).validate(self._task.args)
-        if validation.error_messages:
-            raise AnsibleError("plan: " + "; ".join(validation.error_messages))
-        args = validation.validated_parameters
+        args = self.validated_args()
         task_vars = task_vars or {}
         check_mode = bool(self._task.check_mode)
         render_dir = str(self._templar.template(task_vars.get("neurallog_render_dir", "")) or "")

@@ -15,12 +15,12 @@ import getpass
 import os
 import socket
 
-from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
-from ansible.plugins.action import ActionBase
+from ansible.errors import AnsibleError
 
 from ansible_collections.neurallog.platform.plugins.module_utils.k8s_client import get_client
 from ansible_collections.neurallog.platform.plugins.module_utils.run_lock import (
     LockConflict, LockRefused, LeaseStore, acquire, check, release)
+from ansible_collections.neurallog.platform.plugins.plugin_utils.controller_action import ControllerAction
 
 try:
     from kubernetes.dynamic.exceptions import ConflictError, NotFoundError
@@ -31,19 +31,6 @@ except ImportError:  # pragma: no cover - depends on the control node; get_clien
     class NotFoundError(Exception):
         pass
 
-ARGUMENT_SPEC = dict(
-    state=dict(type="str", default="present", choices=["present", "absent"]),
-    name=dict(type="str", default="neurallog-lock"),
-    namespace=dict(type="str", required=True),
-    duration=dict(type="int", default=900),
-    holder=dict(type="str", default=""),
-    run=dict(type="str", default=""),
-    break_lock=dict(type="bool", default=False),
-    labels=dict(type="dict", default={}),
-    kubeconfig=dict(type="str"),
-    context=dict(type="str"),
-    request_timeout=dict(type="float", default=20),
-)
 
 
 def default_holder(run):
@@ -112,17 +99,16 @@ def _now():
     return datetime.datetime.now(datetime.timezone.utc)
 
 
-class ActionModule(ActionBase):
-    TRANSFERS_FILES = False
-    _requires_connection = False
+class ActionModule(ControllerAction):
+    NAME = "run_lock"
 
     def run(self, tmp=None, task_vars=None):
         result = super(ActionModule, self).run(tmp, task_vars)
-        validation = ArgumentSpecValidator(ARGUMENT_SPEC).validate(self._task.args)
-        if validation.error_messages:
-            result.update(failed=True, msg="run_lock: " + "; ".join(validation.error_messages))
+        try:
+            args = self.validated_args()
+        except AnsibleError as exc:
+            result.update(failed=True, msg=str(exc))
             return result
-        args = validation.validated_parameters
         if args["duration"] < 30:
             result.update(failed=True, msg="run_lock: duration (neurallog_lock_duration) must be at least 30 "
                                            "seconds, got %s" % args["duration"])

@@ -9,32 +9,17 @@ tenants themselves)."""
 
 from __future__ import annotations
 
-from ansible.errors import AnsibleError
-from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 from ansible.module_utils.parsing.convert_bool import boolean
-from ansible.plugins.action import ActionBase
 
 from ansible_collections.neurallog.platform.plugins.action.plan import write_render
 from ansible_collections.neurallog.platform.plugins.module_utils import manifests as manifest_utils
 from ansible_collections.neurallog.platform.plugins.module_utils import tenant as tenant_utils
 from ansible_collections.neurallog.platform.plugins.plugin_utils.cluster import Cluster, ClusterError
-
-ARGUMENT_SPEC = dict(
-    tenants=dict(type="list", elements="raw", required=True),
-    undeclared=dict(type="bool", default=False),
-    prune=dict(type="bool", default=False),
-    prune_threshold=dict(type="int", default=1),
-    prune_confirm=dict(type="str", default=""),
-    compare=dict(type="bool", default=True),
-    wait=dict(type="bool", default=True),
-    wait_timeout=dict(type="int", default=300),
-    timeout=dict(type="int", default=20),
-)
+from ansible_collections.neurallog.platform.plugins.plugin_utils.controller_action import ControllerAction
 
 
-class ActionModule(ActionBase):
-    TRANSFERS_FILES = False
-    _requires_connection = False
+class ActionModule(ControllerAction):
+    NAME = "tenant_plan"
 
     def _var(self, task_vars, name, default=None):
         return self._templar.template(task_vars[name]) if name in task_vars else default
@@ -62,10 +47,7 @@ class ActionModule(ActionBase):
 
     def run(self, tmp=None, task_vars=None):
         result = super(ActionModule, self).run(tmp, task_vars)
-        validation = ArgumentSpecValidator(ARGUMENT_SPEC).validate(self._task.args)
-        if validation.error_messages:
-            raise AnsibleError("tenant_plan: " + "; ".join(validation.error_messages))
-        args = validation.validated_parameters
+        args = self.validated_args()
         task_vars = task_vars or {}
         check_mode = bool(self._task.check_mode)
         render_dir = str(self._var(task_vars, "neurallog_render_dir", "") or "")

@@ -9,30 +9,18 @@ from __future__ import annotations
 import time
 
 from ansible.errors import AnsibleError
-from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
-from ansible.plugins.action import ActionBase
 
 from ansible_collections.neurallog.platform.plugins.module_utils.rollout import pending_workloads, rollout_report
 from ansible_collections.neurallog.platform.plugins.plugin_utils.cluster import Cluster, ClusterError
-
-ARGUMENT_SPEC = dict(
-    workloads=dict(type="list", elements="dict", required=True),
-    kubeconfig=dict(type="str"),
-    context=dict(type="str"),
-    delay=dict(type="float", default=2.0),
-)
+from ansible_collections.neurallog.platform.plugins.plugin_utils.controller_action import ControllerAction
 
 
-class ActionModule(ActionBase):
-    TRANSFERS_FILES = False
-    _requires_connection = False
+class ActionModule(ControllerAction):
+    NAME = "wait"
 
     def run(self, tmp=None, task_vars=None):
         result = super(ActionModule, self).run(tmp, task_vars)
-        validation = ArgumentSpecValidator(ARGUMENT_SPEC).validate(self._task.args)
-        if validation.error_messages:
-            raise AnsibleError("wait: " + "; ".join(validation.error_messages))
-        args = validation.validated_parameters
+        args = self.validated_args()
         workloads = args["workloads"]
         result.update(changed=False, workloads=len(workloads))
         if not workloads or self._task.check_mode:

@@ -79,23 +79,11 @@ updated:
   returned: always
 """
 
-from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.neurallog.platform.plugins.module_utils.action_specs import controller_only
 
 
 def main():
-    module = AnsibleModule(
-        argument_spec=dict(
-            definition=dict(type="list", elements="dict", required=True),
-            field_manager=dict(type="str", default="neurallog.platform"),
-            force_conflicts=dict(type="bool", default=True),
-            hide_values=dict(type="bool", default=False),
-            kubeconfig=dict(type="str"),
-            context=dict(type="str"),
-            request_timeout=dict(type="float", default=20),
-        ),
-        supports_check_mode=True,
-    )
-    module.fail_json(msg="neurallog.platform.apply runs on the controller as an action plugin")
+    controller_only("apply")
 
 
 if __name__ == "__main__":

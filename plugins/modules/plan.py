@@ -128,23 +128,11 @@ requests:
   returned: always
 """
 
-from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.neurallog.platform.plugins.module_utils.action_specs import controller_only
 
 
 def main():
-    module = AnsibleModule(
-        argument_spec=dict(
-            components=dict(type="list", elements="str", default=[]),
-            run=dict(type="str", default="site.yml"),
-            lock=dict(type="bool", default=True),
-            timeout=dict(type="int", default=20),
-            mode=dict(type="str", default="reconcile", choices=["reconcile", "kinds"]),
-            kubeconfig=dict(type="str"),
-            context=dict(type="str"),
-        ),
-        supports_check_mode=True,
-    )
-    module.fail_json(msg="neurallog.platform.plan runs on the controller as an action plugin")
+    controller_only("plan")
 
 
 if __name__ == "__main__":

@@ -113,27 +113,11 @@ lock_holder:
   returned: failure
 """
 
-from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.neurallog.platform.plugins.module_utils.action_specs import controller_only
 
 
 def main():
-    module = AnsibleModule(
-        argument_spec=dict(
-            state=dict(type="str", default="present", choices=["present", "absent"]),
-            name=dict(type="str", default="neurallog-lock"),
-            namespace=dict(type="str", required=True),
-            duration=dict(type="int", default=900),
-            holder=dict(type="str", default=""),
-            run=dict(type="str", default=""),
-            break_lock=dict(type="bool", default=False),
-            labels=dict(type="dict", default={}),
-            kubeconfig=dict(type="str"),
-            context=dict(type="str"),
-            request_timeout=dict(type="float", default=20),
-        ),
-        supports_check_mode=True,
-    )
-    module.fail_json(msg="neurallog.platform.run_lock runs on the controller as an action plugin")
+    controller_only("run_lock")
 
 
 if __name__ == "__main__":

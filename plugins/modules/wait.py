@@ -56,20 +56,11 @@ seconds:
   returned: success
 """
 
-from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.neurallog.platform.plugins.module_utils.action_specs import controller_only
 
 
 def main():
-    module = AnsibleModule(
-        argument_spec=dict(
-            workloads=dict(type="list", elements="dict", required=True),
-            kubeconfig=dict(type="str"),
-            context=dict(type="str"),
-            delay=dict(type="float", default=2.0),
-        ),
-        supports_check_mode=True,
-    )
-    module.fail_json(msg="neurallog.platform.wait runs on the controller as an action plugin")
+    controller_only("wait")
 
 
 if __name__ == "__main__":
