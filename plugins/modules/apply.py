@@ -14,7 +14,7 @@ short_description: Server-side apply of a list of Kubernetes objects, on the con
 version_added: 0.2.0
 author: NeuralLog Platform Engineering (@neurallog)
 description:
-  - Runs on the controller (action plugin), in the process of the task: no module process is started
+  - Runs on the controller (action plugin), in the process of the task; no module process is started
     and the kubernetes client is not imported again for each task.
   - Applies each object with server-side apply (C(PATCH application/apply-patch+yaml)) under the given
     field manager, conflicts forced unless asked otherwise; objects are applied in the order given, so a
@@ -27,8 +27,9 @@ description:
     API server and its answer.
 options:
   definition:
-    description: The objects (each with C(apiVersion), C(kind), C(metadata.name), and C(metadata.namespace)
-      when namespaced).
+    description:
+      - The objects, each with C(apiVersion), C(kind), C(metadata.name), and C(metadata.namespace) when
+        namespaced.
     type: list
     elements: dict
     required: true

@@ -41,12 +41,12 @@ def _secret(namespace, value):
 
 
 def test_created_unchanged_changed(core, namespace):
-    first, _ = _apply([_configmap(namespace, "a", {"k": "1"}), _configmap(namespace, "b", {"k": "1"})])
+    first, _output = _apply([_configmap(namespace, "a", {"k": "1"}), _configmap(namespace, "b", {"k": "1"})])
     assert first["changed"] is True
     assert first["created"] == ["ConfigMap %s/a" % namespace, "ConfigMap %s/b" % namespace]
-    again, _ = _apply([_configmap(namespace, "a", {"k": "1"}), _configmap(namespace, "b", {"k": "1"})])
+    again, _output = _apply([_configmap(namespace, "a", {"k": "1"}), _configmap(namespace, "b", {"k": "1"})])
     assert again["changed"] is False and again["created"] == [] and again["updated"] == []
-    changed, _ = _apply([_configmap(namespace, "a", {"k": "1"}), _configmap(namespace, "b", {"k": "2"})])
+    changed, _output = _apply([_configmap(namespace, "a", {"k": "1"}), _configmap(namespace, "b", {"k": "2"})])
     assert changed["changed"] is True and changed["updated"] == ["ConfigMap %s/b" % namespace]
     assert core.read_namespaced_config_map("b", namespace).data == {"k": "2"}
     managers = [m.manager for m in core.read_namespaced_config_map("b", namespace).metadata.managed_fields]
