@@ -22,7 +22,7 @@ description:
   - Reads each object first (one C(GET)) and reports it as created, changed or unchanged; in check mode
     the apply is a server-side dry run (C(dryRun=All)) and nothing is written.
   - With C(--diff) it returns the object before and after for each created or changed object, unless
-    O(hide_values) is set (Secrets): then only the names are returned, never a value.
+    O(hide_values) is set (Secrets); then only the names are returned, never a value.
   - Every request has a connect and a read timeout and is not retried; a failure names the object, the
     API server and its answer.
 options:
