@@ -32,7 +32,6 @@ except ImportError:  # pragma: no cover - depends on the control node; get_clien
         pass
 
 
-
 def default_holder(run):
     """user@host pid <ansible-playbook pid> <run>: the worker running this
     task is a child of the ansible-playbook process, which is the same for
