@@ -11,11 +11,13 @@ Each test installs into namespaces of its own."""
 import glob
 import os
 import re
+import time
 
 import yaml
 from kubernetes import client
 from kubernetes.dynamic import DynamicClient
 
+from cluster_helpers import wait_until
 from test_safety_rails import Platform
 
 ES_TAGS = ("-t", "elasticsearch")
@@ -36,6 +38,29 @@ def create_namespaces(platform):
 def bootstrap_list(platform):
     return platform.core.read_namespaced_config_map("elasticsearch-bootstrap", platform.data).data[
         "initial-master-nodes"]
+
+
+def settled_versions(platform):
+    """The versions once the controllers are done with what another tool
+    applied (pods, claims and status written), so a later difference is
+    site.yml's."""
+    apps = client.AppsV1Api(platform.core.api_client)
+
+    def rolled_out():
+        sts = apps.read_namespaced_stateful_set("elasticsearch", platform.data)
+        return (sts.status.observed_generation == sts.metadata.generation
+                and (sts.status.ready_replicas or 0) == sts.spec.replicas)
+
+    wait_until("Elasticsearch rolled out", rolled_out, timeout=180)
+    previous = platform.versions()
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        time.sleep(1)
+        current = platform.versions()
+        if current == previous:
+            return current
+        previous = current
+    raise AssertionError("the objects kept changing for 60 s after the rollout")
 
 
 def delete_namespaces(platform):
@@ -85,7 +110,7 @@ def test_rendered_files_applied_then_site_changes_nothing(api_client, tmp_path):
             resource = dynamic.resources.get(api_version=doc["apiVersion"], kind=doc["kind"])
             dynamic.server_side_apply(resource, body=doc, namespace=doc["metadata"].get("namespace"),
                                       field_manager="gitops", force_conflicts=True)
-        before = platform.versions()
+        before = settled_versions(platform)
         run = platform.site(*ES_TAGS)
         assert run.returncode == 0, run.output[-3000:]
         assert recap(run.output)["changed"] == 0, run.output[-3000:]

@@ -12,15 +12,23 @@ not what these tests are about, and they keep each run shorter. The
 outage test stops and starts the API server of a local cluster of its own
 (hack/localcluster/cluster.py apiserver-stop/apiserver-start)."""
 
+import base64
+import json
 import os
 import re
 import signal
+import ssl
 import subprocess
 import sys
+import tempfile
+import threading
+import uuid
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 from kubernetes import client, config
 
+from ansible_collections.neurallog.platform.plugins.module_utils import tls
 from cluster_helpers import wait_until
 from test_safety_rails import REPO, Platform
 
@@ -37,6 +45,70 @@ def platform(api_client):
     platform = Platform(api_client)
     yield platform
     platform.cleanup()
+
+
+class HoldingWebhook:
+    """A validating admission webhook on 127.0.0.1 (the local cluster's API
+    server runs on this machine) that holds the first StatefulSet create in
+    the data namespace until the test releases it, then refuses it. The run
+    is killed while its apply waits on the API server: in the middle of an
+    apply, whatever the speed of the machine."""
+
+    def __init__(self, admission, namespace):
+        self.admission, self.namespace = admission, namespace
+        self.name = "hold-%s" % uuid.uuid4().hex[:8]
+        self.seen, self.released = threading.Event(), threading.Event()
+        ca = tls._new_ca("neurallog test webhook CA", 1)
+        leaf = tls._issue(ca, "127.0.0.1", [], ["127.0.0.1"], 1)
+        self.files = tempfile.mkdtemp(prefix="neurallog-webhook-")
+        for key in ("tls.crt", "tls.key"):
+            with open(os.path.join(self.files, key), "w") as handle:
+                handle.write(leaf[key])
+        hook = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self):  # noqa: N802 (http.server's name)
+                review = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                hook.seen.set()
+                hook.released.wait(60)
+                body = json.dumps({"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview", "response": {
+                    "uid": review["request"]["uid"], "allowed": False,
+                    "status": {"message": "held by the interrupted-run test"}}}).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(os.path.join(self.files, "tls.crt"), os.path.join(self.files, "tls.key"))
+        self.server.socket = context.wrap_socket(self.server.socket, server_side=True)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.admission.create_validating_webhook_configuration({
+            "apiVersion": "admissionregistration.k8s.io/v1", "kind": "ValidatingWebhookConfiguration",
+            "metadata": {"name": self.name},
+            "webhooks": [{
+                "name": "%s.test.neurallog.io" % self.name,
+                "clientConfig": {"url": "https://127.0.0.1:%d/" % self.server.server_address[1],
+                                 "caBundle": base64.b64encode(ca["ca.crt"].encode()).decode()},
+                "rules": [{"apiGroups": ["apps"], "apiVersions": ["v1"], "operations": ["CREATE"],
+                           "resources": ["statefulsets"], "scope": "Namespaced"}],
+                "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": namespace}},
+                "failurePolicy": "Fail", "sideEffects": "None", "admissionReviewVersions": ["v1"],
+                "timeoutSeconds": 30}]})
+
+    def close(self):
+        self.released.set()
+        try:
+            self.admission.delete_validating_webhook_configuration(self.name)
+        except client.ApiException as exc:
+            if exc.status != 404:
+                raise
+        self.server.shutdown()
 
 
 def secrets(platform):
@@ -126,16 +198,21 @@ def statefulsets(platform):
 
 
 def test_a_run_killed_in_the_middle_of_an_apply_is_completed_by_the_next_run(platform):
-    proc = start_site(platform)
+    hook = HoldingWebhook(client.AdmissionregistrationV1Api(platform.core.api_client), platform.data)
     try:
-        # The data phase applies its Secrets, then its other objects: kill
-        # the run as soon as the first data objects exist.
-        wait_until("the first Secret of the data phase", lambda: data_secret_written(platform) or proc.poll() is not None,
-                   timeout=240)
+        proc = start_site(platform)
+        try:
+            # The data phase applies its Secrets, then its other objects in
+            # order: the run is killed while the API server holds its first
+            # StatefulSet, so some of the phase's objects exist and others not.
+            wait_until("the first StatefulSet of the data phase held by the webhook",
+                       lambda: hook.seen.is_set() or proc.poll() is not None, timeout=240)
+        finally:
+            if proc.poll() is None:
+                kill_run(proc)
+            killed = finish(proc)
     finally:
-        if proc.poll() is None:
-            kill_run(proc)
-        killed = finish(proc)
+        hook.close()
     assert killed.returncode == -signal.SIGKILL, "the run ended before it could be killed:\n" + killed.output[-3000:]
     assert not statefulsets(platform), "the kill came too late: the StatefulSets were already applied"
     before, passwords = platform.versions(), secrets(platform)
