@@ -38,7 +38,9 @@ SETTING_ROLES = ["globals", "preflight", "summary", "k8s_apply"]
 COMPONENTS = ["namespaces", "network_policies", "postgresql", "redis", "elasticsearch", "core_services",
               "ingress", "scaling", "monitoring"]
 PHASES = ["namespaces", "policies", "data", "core", "edge"]
-MANAGED_SELECTOR = "app.kubernetes.io/managed-by=neurallog.platform"
+# The platform's own objects: tenant objects (label `tenant`) are the tenant
+# plan's, and a cluster with many tenants must not slow site.yml down.
+MANAGED_SELECTOR = "app.kubernetes.io/managed-by=neurallog.platform,!tenant"
 WORKLOAD_KINDS = ("Deployment", "StatefulSet", "DaemonSet")
 PLAN_KEYS = {"tags", "phase", "checks", "reads", "credentials", "facts", "manifests", "immutable", "wait",
              "settled", "report", "notes"}

@@ -33,6 +33,7 @@ class FakeCluster:
             "name": "standard", "annotations": {"storageclass.kubernetes.io/is-default-class": "true"}}})
         self._version = version
         self.requests = 0
+        self.returned = []
 
     def version(self):
         return {"major": self._version[0], "minor": self._version[1]}
@@ -42,15 +43,19 @@ class FakeCluster:
 
     def list(self, api_version, kind, namespace=None, label_selector=None):
         self.requests += 1
-        wanted = dict(part.split("=", 1) for part in (label_selector or "").split(",") if part)
+        parts = [part for part in (label_selector or "").split(",") if part]
+        wanted = dict(part.split("=", 1) for part in parts if "=" in part)
+        absent = [part[1:] for part in parts if part.startswith("!")]
         out = []
         for obj in self.objects:
             meta = obj.get("metadata") or {}
+            labels = meta.get("labels") or {}
             if obj.get("kind") != kind or (namespace and meta.get("namespace") != namespace):
                 continue
-            if any((meta.get("labels") or {}).get(k) != v for k, v in wanted.items()):
+            if any(labels.get(k) != v for k, v in wanted.items()) or any(k in labels for k in absent):
                 continue
             out.append(obj)
+        self.returned.extend(out)
         return out
 
     def get(self, api_version, kind, namespace, name):
@@ -110,6 +115,22 @@ def test_nothing_pending_when_the_cluster_holds_what_is_declared():
     assert second.phases() == []
     # passwords were read back, not generated again
     assert second.facts["_redis_passwords"] == first.facts["_redis_passwords"]
+
+
+def test_tenant_objects_are_not_read_by_the_platform_plan():
+    """A cluster with many tenants: the platform's plan reads none of their
+    objects (a no-op of site.yml does not grow with the tenants)."""
+    first = make_plan(FakeCluster())
+    tenant_objects = []
+    for index in range(3):
+        tenant_objects.append({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {
+            "name": "redis-config", "namespace": "tenant-t%d" % index,
+            "labels": {"app.kubernetes.io/managed-by": "neurallog.platform", "tenant": "t%d" % index}}})
+    cluster = FakeCluster(applied(first) + tenant_objects)
+    second = make_plan(cluster)
+    assert second.phases() == []
+    assert cluster.returned, "the plan read nothing"
+    assert not [o for o in cluster.returned if "tenant" in (o["metadata"].get("labels") or {})]
 
 
 def test_a_drifted_field_makes_only_that_object_pending_and_waits_only_for_it():
