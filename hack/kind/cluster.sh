@@ -67,6 +67,9 @@ node() { echo "$name-control-plane"; }
 privileged_ok() { docker run --rm --privileged --network none --entrypoint /bin/true "$1" >/dev/null 2>&1; }
 cgroup_v1() { [ ! -f /sys/fs/cgroup/cgroup.controllers ]; }
 
+# kubeadm's Corefile without its `forward . /etc/resolv.conf`: a name outside
+# the cluster reaches the end of the plugin chain and is answered SERVFAIL at
+# once, instead of going to the machine's resolver.
 corefile() {
   cat <<'COREFILE'
 .:53 {
@@ -79,11 +82,6 @@ corefile() {
        pods insecure
        fallthrough in-addr.arpa ip6.arpa
        ttl 30
-    }
-    # No forward to the machine's resolver: every name outside the cluster
-    # is answered NXDOMAIN here, at once.
-    template ANY ANY {
-       rcode NXDOMAIN
     }
     prometheus :9153
     cache 30

@@ -38,12 +38,11 @@ guard() {
   have=$($ipt -S "$chain" | grep -v -- "^-N ") || true
   # ip6tables prints the default reject type as icmp6-port-unreachable.
   if [ "$(printf '%s\n' "$have" | sed 's/ --reject-with icmp[6]*-port-unreachable//')" != "$want" ]; then
-    $ipt -F "$chain"
-    $ipt -A "$chain" -o lo -j RETURN
-    $ipt -A "$chain" -o docker0 -j RETURN
-    $ipt -A "$chain" -o br-+ -j RETURN
-    $ipt -A "$chain" -p tcp -j REJECT --reject-with tcp-reset
-    $ipt -A "$chain" -j REJECT
+    # One transaction: the chain is never empty while it is rewritten.
+    printf '*filter\n-F %s\n%s\nCOMMIT\n' "$chain" "$want" | "$ipt-restore" --noflush
+    # When the guard was (re)loaded: the kind tests check that every node
+    # container started after it.
+    mkdir -p /run/neurallog && date +%s.%N >"/run/neurallog/host-guard-$ipt.loaded"
   fi
   local from
   for from in DOCKER-USER FORWARD; do
