@@ -274,7 +274,15 @@ build_images() {
       '["/usr/local/bin/local-path-provisioner"]' "$bin/local-path-provisioner=/usr/local/bin/local-path-provisioner"
     docker tag "$min" "$registry_local/local-path-helper:${min##*:}"
   }
-  timed images "$key" _images
+  # Built when one is missing or was built from other inputs.
+  local img current=1
+  for img in $(image_list); do
+    case "$img" in
+      */local-path-helper:*) docker image inspect "$img" >/dev/null 2>&1 || current=0 ;;
+      *) [ "$(docker image inspect -f '{{index .Config.Labels "neurallog.key"}}' "$img" 2>/dev/null)" = "$key" ] || current=0 ;;
+    esac
+  done
+  [ "$current" = 1 ] || timed images "$key" _images
   image_list
 }
 
