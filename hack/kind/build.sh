@@ -359,13 +359,13 @@ build_node() {
     local img
     for img in $images; do
       docker save "$img" | docker exec -i "$id" ctr --namespace=k8s.io images import \
-        --label=io.cri-containerd.pinned=pinned --all-platforms --no-unpack --digests - >/dev/null
+        --label=io.cri-containerd.pinned=pinned --all-platforms --no-unpack - >/dev/null
     done
     x ctr --namespace=k8s.io images list -q >&2
     x sh -c 'pkill containerd; sleep 1; rm -rf /tmp/* /var/log/*.log'
     docker commit \
       --change 'ENTRYPOINT ["/usr/local/bin/neurallog-entrypoint", "/usr/local/bin/entrypoint", "/sbin/init"]' \
-      --change 'CMD []' --change 'ENV container=docker' --change 'STOPSIGNAL SIGRTMIN+3' \
+      --change 'CMD []' --change 'ENV container=docker' \
       --change "LABEL neurallog.kind-offline=$key" "$id" "$image" >/dev/null
   )
   timed node-image "$KUBERNETES_VERSION-$key" _node
