@@ -59,8 +59,21 @@ kind_bin() {
   if [ "$offline" = 0 ] && command -v kind >/dev/null; then command -v kind; return; fi
   "$here/build.sh" kind
 }
+# kind KIND-ARGS...: kind, through the docker shim where `up` found that
+# this host cannot run --privileged containers (recorded in the state).
+kind() {
+  local path=$PATH real bin
+  real=$(command -v docker)
+  bin=$(kind_bin)
+  [ -f "$state/docker-shim" ] && path="$state/shim:$PATH"
+  if [ "$offline" = 1 ]; then
+    PATH=$path NEURALLOG_REAL_DOCKER=$real KIND_EXPERIMENTAL_DOCKER_NETWORK=$network "$bin" "$@"
+  else
+    PATH=$path NEURALLOG_REAL_DOCKER=$real "$bin" "$@"
+  fi
+}
 kubectl() { "$cache/bin/kubectl" --kubeconfig "$kubeconfig" "$@"; }
-exists() { "$(kind_bin)" get clusters 2>/dev/null | grep -qx -- "$name"; }
+exists() { kind get clusters 2>/dev/null | grep -qx -- "$name"; }
 node() { echo "$name-control-plane"; }
 
 # Can this host give a container --privileged? (No network, nothing kept.)
@@ -133,19 +146,18 @@ up_offline() {
   docker network inspect "$network" >/dev/null 2>&1 ||
     docker network create --driver bridge --opt com.docker.network.bridge.enable_ip_masquerade=true "$network" >/dev/null
   printf 'POD_SUBNET=%s\nSERVICE_SUBNET=%s\n' "$pod_subnet" "$service_subnet" >"$state/egress.env"
-  local config path=$PATH
+  local config
   config=$(write_config "$image")
   if ! privileged_ok "$image"; then
     log "docker run --privileged fails on this host: nodes run with the capabilities it can give (hack/kind/docker-shim)"
     mkdir -p "$state/shim"
     ln -sf "$here/docker-shim" "$state/shim/docker"
-    path="$state/shim:$PATH"
+    touch "$state/docker-shim"
   fi
   cgroup_v1 && log "cgroup v1 host: kubelet runs with failCgroupV1: false"
   local start=$SECONDS
-  PATH=$path NEURALLOG_REAL_DOCKER=$(command -v docker) KIND_EXPERIMENTAL_DOCKER_NETWORK=$network \
-    "$(kind_bin)" create cluster --name "$name" --image "$image" --config "$config" \
-    --kubeconfig "$kubeconfig" --retain >&2 || { log "kind create failed; node logs: docker logs $(node)"; exit 1; }
+  kind create cluster --name "$name" --image "$image" --config "$config" --kubeconfig "$kubeconfig" >&2 ||
+    die "kind create failed"
   log "kind create: $((SECONDS - start))s"
 
   # CoreDNS: its pods exist but cannot be scheduled (node NotReady, no CNI
@@ -165,9 +177,14 @@ up_offline() {
   log "CoreDNS Corefile replaced (no forward) while no pod network existed"
 
   # Pod network: ptp + host-local over the node's pod range.
-  local cidr
-  cidr=$(kubectl get node "$(node)" -o jsonpath='{.spec.podCIDR}')
-  [ -n "$cidr" ] || die "node $(node) has no pod range"
+  # (kube-controller-manager gives the node its range shortly after start.)
+  local cidr="" _
+  for _ in $(seq 120); do
+    cidr=$(kubectl get node "$(node)" -o jsonpath='{.spec.podCIDR}')
+    [ -n "$cidr" ] && break
+    sleep 1
+  done
+  [ -n "$cidr" ] || die "node $(node) got no pod range within 120 s"
   sed "s#POD_SUBNET_OF_NODE#$cidr#" "$here/node/10-neurallog-ptp.conflist" |
     docker exec -i "$(node)" sh -c 'cat >/etc/cni/net.d/10-neurallog-ptp.conflist'
   # One node: workloads run on the control plane.
@@ -181,7 +198,7 @@ up_offline() {
 up_stock() {
   local config
   config=$(write_config "$KIND_NODE_IMAGE")
-  "$(kind_bin)" create cluster --name "$name" --image "$KIND_NODE_IMAGE" --config "$config" \
+  kind create cluster --name "$name" --image "$KIND_NODE_IMAGE" --config "$config" \
     --kubeconfig "$kubeconfig" --wait 180s >&2
 }
 
@@ -189,7 +206,7 @@ cmd_up() {
   mkdir -p "$state"
   echo kind >"$state/provider"
   if exists; then
-    "$(kind_bin)" export kubeconfig --name "$name" --kubeconfig "$kubeconfig" >&2
+    kind export kubeconfig --name "$name" --kubeconfig "$kubeconfig" >&2
     log "kind cluster '$name' already running"
   elif [ "$offline" = 1 ]; then
     up_offline
@@ -200,7 +217,7 @@ cmd_up() {
 }
 
 cmd_down() {
-  if exists; then "$(kind_bin)" delete cluster --name "$name" >&2; fi
+  if exists; then kind delete cluster --name "$name" >&2; fi
   rm -rf "$state"
 }
 

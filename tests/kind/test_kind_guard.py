@@ -4,9 +4,11 @@ Against a real kind cluster brought up by ``hack/kind/cluster.sh`` with the
 node image built here (NEURALLOG_KIND_OFFLINE=1), checked from the host's and
 the node's own iptables counters, never by reaching anything outside:
 
-* the host guard (forward chain) and the node guard (output and forward
-  chains, after kube-proxy's DNAT) are loaded, and were loaded before the
-  node container, containerd, kubelet and every pod sandbox started;
+* the host guard (iptables, forward chain) and the node guard (an nftables
+  table on the output and forward hooks, after kube-proxy's DNAT and before
+  the iptables filter chains kube-proxy writes to) are loaded, and were
+  loaded before the node container, containerd, kubelet and every pod
+  sandbox started;
 * a pod's TCP connection to an unallocated Service IP is rejected at once by
   the node guard's "untranslated-service-ip" rule (its counter moves);
 * a pod's connection to an address outside the machine (TEST-NET-2) is
@@ -43,7 +45,7 @@ CACHE = Path(
 )
 KUBECTL = CACHE / "bin" / "kubectl"
 HOST_CHAIN = "NEURALLOG-HOST-EGRESS"
-NODE_CHAIN = "NEURALLOG-NODE-EGRESS"
+NODE_TABLE = "neurallog_egress"
 SERVICE_SUBNET = "10.96.0.0/16"
 POD_SUBNET = "10.244.0.0/16"
 # Nothing is allocated there (the Service range's end), and an address from
@@ -77,15 +79,15 @@ def node_exec(*args: str) -> str:
     return run("docker", "exec", NODE, *args).stdout
 
 
-def counters(chain: str, where: str = "node") -> dict[str, int]:
-    """Packets counted by each commented rule of the chain."""
-    cmd = ["iptables", "-w", "-nvxL", chain]
-    out = node_exec(*cmd) if where == "node" else run(*cmd).stdout
+def node_guard() -> str:
+    return node_exec("nft", "list", "table", "inet", NODE_TABLE)
+
+
+def counters() -> dict[str, int]:
+    """Packets counted by the node guard's rules, by comment."""
     found: dict[str, int] = {}
-    for line in out.splitlines():
-        m = re.search(r"/\* (\S+) \*/", line)
-        if m and line.split()[0].isdigit():
-            found[m.group(1)] = found.get(m.group(1), 0) + int(line.split()[0])
+    for m in re.finditer(r'counter packets (\d+) bytes \d+ .*comment "([^"]+)"', node_guard()):
+        found[m.group(2)] = found.get(m.group(2), 0) + int(m.group(1))
     return found
 
 
@@ -93,10 +95,8 @@ def epoch(ts: str) -> float:
     return datetime.datetime.fromisoformat(ts.replace("Z", "+00:00")).timestamp()
 
 
-def first_rule(chain_from: str, where: str = "node") -> str:
-    cmd = ["iptables", "-w", "-S", chain_from]
-    out = node_exec(*cmd) if where == "node" else run(*cmd).stdout
-    return [line for line in out.splitlines() if line.startswith("-A ")][0]
+def host_rules(chain: str) -> list[str]:
+    return [line for line in run("iptables", "-w", "-S", chain).stdout.splitlines() if line.startswith("-A ")]
 
 
 def test_host_guard_loaded_before_the_node_started(cluster):
@@ -108,8 +108,14 @@ def test_host_guard_loaded_before_the_node_started(cluster):
         f"-A {HOST_CHAIN} -p tcp -j REJECT --reject-with tcp-reset",
         f"-A {HOST_CHAIN} -j REJECT --reject-with icmp-port-unreachable",
     ]
-    assert first_rule("FORWARD", "host") == f"-A FORWARD -j {HOST_CHAIN}"
-    assert first_rule("DOCKER-USER", "host") == f"-A DOCKER-USER -j {HOST_CHAIN}"
+    # Nothing comes before it in FORWARD: first there, or first in
+    # DOCKER-USER when that is FORWARD's first rule (dockerd puts it first
+    # when it starts).
+    forward = host_rules("FORWARD")[0]
+    assert forward == f"-A FORWARD -j {HOST_CHAIN}" or (
+        forward == "-A FORWARD -j DOCKER-USER" and host_rules("DOCKER-USER")[0] == f"-A DOCKER-USER -j {HOST_CHAIN}"
+    ), (forward, host_rules("DOCKER-USER"))
+    assert f"-A DOCKER-USER -j {HOST_CHAIN}" in host_rules("DOCKER-USER")
     v6 = run("ip6tables", "-w", "-S", HOST_CHAIN).stdout
     assert f"-A {HOST_CHAIN} -j REJECT" in v6
     loaded = float(Path("/run/neurallog/host-guard-iptables.loaded").read_text())
@@ -118,20 +124,25 @@ def test_host_guard_loaded_before_the_node_started(cluster):
 
 
 def test_node_guard_loaded_before_containerd_kubelet_and_every_pod(cluster):
-    rules = node_exec("iptables", "-w", "-S", NODE_CHAIN).splitlines()
-    assert f"-A {NODE_CHAIN} -o lo -j RETURN" in rules
-    assert any(
-        r.startswith(f"-A {NODE_CHAIN} -d {SERVICE_SUBNET} -p tcp") and "untranslated-service-ip" in r and "REJECT" in r
-        for r in rules
+    guard = node_guard()
+    rules = [line.strip() for line in guard.split("chain guard {", 1)[1].split("}", 1)[0].splitlines() if line.strip()]
+    assert rules[0] == "ip daddr 127.0.0.0/8 accept"
+    assert re.fullmatch(
+        rf'ip daddr {SERVICE_SUBNET} meta l4proto tcp counter packets \d+ bytes \d+ reject with tcp reset comment "untranslated-service-ip"',
+        rules[1],
     ), rules
-    service_reject = next(i for i, r in enumerate(rules) if SERVICE_SUBNET in r)
-    pod_return = rules.index(f"-A {NODE_CHAIN} -d {POD_SUBNET} -j RETURN")
-    assert service_reject < pod_return
-    assert rules[-1].startswith(f"-A {NODE_CHAIN} -m comment --comment outside -j REJECT"), rules
-    # First in OUTPUT and FORWARD, which see packets after kube-proxy's DNAT.
-    assert first_rule("OUTPUT") == f"-A OUTPUT -j {NODE_CHAIN}"
-    assert first_rule("FORWARD") == f"-A FORWARD -j {NODE_CHAIN}"
-    assert f"-A {NODE_CHAIN} -j REJECT" in node_exec("ip6tables", "-w", "-S", NODE_CHAIN)
+    # An untranslated Service IP is rejected before the pod range and the
+    # container networks are let through; everything else is rejected last.
+    assert rules.index(f"ip daddr {POD_SUBNET} accept") > 2
+    assert re.fullmatch(r'counter packets \d+ bytes \d+ reject comment "outside"', rules[-1]), rules
+    # Output and forward hooks, after DNAT (-100), before iptables' filter (0).
+    for hook in ("output", "forward"):
+        assert re.search(
+            rf"chain {hook} {{\s*type filter hook {hook} priority filter - 10; policy accept;\s*oif \"lo\" accept\s*jump guard",
+            guard,
+        ), guard
+    # kube-proxy's iptables rules exist too, and come after (priority 0).
+    assert "KUBE-FORWARD" in node_exec("iptables", "-w", "-S", "FORWARD")
 
     loaded = float(node_exec("cat", "/run/neurallog/egress-guard.loaded"))
     for unit in ("containerd", "kubelet"):
@@ -181,20 +192,20 @@ def test_unallocated_service_ip_is_rejected(cluster):
     # No Service has that address: kube-proxy has nothing to translate.
     services = kubectl(cluster, "get", "services", "-A", "-o", "jsonpath={.items[*].spec.clusterIP}").stdout
     assert host not in services.split()
-    before = counters(NODE_CHAIN)["untranslated-service-ip"]
+    before = counters()["untranslated-service-ip"]
     out = _probe_pod(cluster, "guard-service-ip", CONNECT.format(host=host, port=port))
     assert "Connection refused" in out, out
     assert int(re.search(r"ms=(\d+)", out).group(1)) < 3000, out
-    assert counters(NODE_CHAIN)["untranslated-service-ip"] > before
+    assert counters()["untranslated-service-ip"] > before
 
 
 def test_outside_address_is_rejected_without_leaving_the_node(cluster):
     host, port = OUTSIDE
     # The guard is in place first (the probe is only sent with it loaded).
-    assert first_rule("FORWARD") == f"-A FORWARD -j {NODE_CHAIN}"
-    before = counters(NODE_CHAIN)
+    assert 'reject comment "outside"' in node_guard()
+    before = counters()
     out = _probe_pod(cluster, "guard-outside", CONNECT.format(host=host, port=port))
-    after = counters(NODE_CHAIN)
+    after = counters()
     assert "Connection refused" in out, out
     assert int(re.search(r"ms=(\d+)", out).group(1)) < 3000, out
     # Rejected by the "outside" rule inside the node: the packet never
