@@ -56,14 +56,14 @@ case "$offline" in 0 | 1) ;; *) die "NEURALLOG_KIND_OFFLINE=$offline is not allo
 case "$workers" in '' | *[!0-9]*) die "NEURALLOG_CLUSTER_NODES=$workers is not allowed: use a number of workers (0 or more)" ;; esac
 
 kind_bin() {
-  if [ "$offline" = 0 ] && command -v kind >/dev/null; then command -v kind; return; fi
+  if [ "$offline" = 0 ] && type -P kind >/dev/null; then type -P kind; return; fi
   "$here/build.sh" kind
 }
 # kind KIND-ARGS...: kind, through the docker shim where `up` found that
 # this host cannot run --privileged containers (recorded in the state).
 kind() {
   local path=$PATH real bin
-  real=$(command -v docker)
+  real=$(type -P docker)
   bin=$(kind_bin)
   [ -f "$state/docker-shim" ] && path="$state/shim:$PATH"
   if [ "$offline" = 1 ]; then
