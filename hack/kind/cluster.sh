@@ -17,7 +17,7 @@
 # the engine), unless NEURALLOG_KIND_OFFLINE=1: then the node image and every
 # image in it are built on this machine (hack/kind/build.sh) and the cluster
 # is kept from reaching anything outside the machine:
-#   - host guard (hack/kind/engine.sh) before any container starts;
+#   - host guard (hack/engine.sh) before any container starts;
 #   - node guard loaded by the node's entry point before systemd
 #     (hack/kind/node/egress-guard), so before containerd, kubelet or a pod;
 #   - CoreDNS's Corefile replaced (no `forward`) while no CoreDNS pod can
@@ -140,7 +140,7 @@ write_config() {
 
 up_offline() {
   local image
-  "$here/engine.sh"
+  "$root/hack/engine.sh"
   image=$("$here/build.sh" node)
   log "node image $image"
   docker network inspect "$network" >/dev/null 2>&1 ||
