@@ -15,7 +15,7 @@ MOLECULE_SCENARIOS ?= default tenants safety airgap
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: help deps venv binaries cluster-up cluster-down cluster-status cluster-demo kind-up kind-down deploy site \
+.PHONY: help deps venv binaries cluster-up cluster-down cluster-status cluster-demo kind-up kind-down kind-load molecule-kind deploy site \
         lint sanity unit cluster-test molecule test security build bench bench-tenants bench-profile bundle images images-real clean
 
 help:
@@ -54,6 +54,17 @@ kind-up: binaries
 
 kind-down:
 	NEURALLOG_CLUSTER_NAME=$${NEURALLOG_CLUSTER_NAME:-kind} hack/kind/cluster.sh down
+
+# The platform's images (make images-real) into that cluster; only what the
+# node does not hold yet is sent.
+kind-load: venv
+	NEURALLOG_CLUSTER_NAME=$${NEURALLOG_CLUSTER_NAME:-kind} hack/kind/cluster.sh load
+
+# The Molecule scenario on an offline kind cluster of its own (real
+# containers): images, cluster, converge, idempotence, verify, delete.
+molecule-kind: venv binaries deps
+	hack/engine.sh && hack/images/build.sh all >/dev/null
+	NEURALLOG_KIND_OFFLINE=1 NEURALLOG_CLUSTER_PROVIDER=kind $(BIN)/molecule test -s kind
 
 # Nodes, a rollout with volumes, a quota and RBAC refusing, on a throw-away
 # local cluster (hack/localcluster/demo.sh).

@@ -8,6 +8,11 @@
 #   cluster.sh kubeconfig  print the kubeconfig path
 #   cluster.sh status      nodes and pods; exit 1 when the cluster does not exist
 #   cluster.sh env         shell exports (K8S_AUTH_KUBECONFIG, KUBECONFIG)
+#   cluster.sh load [REF...]  load images from the engine into the nodes (no
+#                          registry): by default every image the inventory
+#                          deploys (hack/images/refs.py, NEURALLOG_IMAGES_INVENTORY)
+#                          that the engine has; one already in the nodes under
+#                          the same ID is not sent again
 #
 # NEURALLOG_CLUSTER_NAME names the cluster (default neurallog); its state
 # (kubeconfig, kind config) is in <cache>/clusters/<name>, the same place as
@@ -231,11 +236,35 @@ cmd_status() {
   [ -x "$cache/bin/kubectl" ] && kubectl get nodes || true
 }
 
+# load [REF...]: `kind load docker-image` of the references that the engine
+# has. kind itself compares each image's ID with the one in every node's
+# containerd and sends only what is missing or different, so a second load
+# of unchanged images transfers nothing.
+cmd_load() {
+  exists || die "kind cluster '$name' does not exist: run up first"
+  local refs=("$@") ref missing=() present=() python=${PYTHON:-}
+  if [ ${#refs[@]} = 0 ]; then
+    [ -n "$python" ] || python=$( [ -x "$root/.venv/bin/python" ] && echo "$root/.venv/bin/python" || echo python3)
+    mapfile -t refs < <("$python" "$root/hack/images/refs.py" "${NEURALLOG_IMAGES_INVENTORY:-$root/inventories/local}" | awk '{print $2}' | sort -u)
+  fi
+  for ref in "${refs[@]}"; do
+    if docker image inspect "$ref" >/dev/null 2>&1; then present+=("$ref"); else missing+=("$ref"); fi
+  done
+  [ ${#missing[@]} = 0 ] || log "not in the engine, not loaded: ${missing[*]}"
+  [ ${#present[@]} -gt 0 ] || die "none of the images is in the engine (make images-real builds them)"
+  local start=$SECONDS out
+  out=$(kind load docker-image --name "$name" "${present[@]}" 2>&1) || { printf '%s\n' "$out" >&2; die "kind load failed"; }
+  local sent
+  sent=$(printf '%s\n' "$out" | grep -c '^Image: .* not yet present' || true)
+  log "images: ${#present[@]} checked, $sent sent to the node(s) in $((SECONDS - start))s"
+}
+
 case "${1:-}" in
   up) cmd_up ;;
+  load) shift; cmd_load "$@" ;;
   down) cmd_down ;;
   kubeconfig) echo "$kubeconfig"; [ -f "$kubeconfig" ] ;;
   status) cmd_status ;;
   env) printf 'export K8S_AUTH_KUBECONFIG=%s\nexport KUBECONFIG=%s\n' "$kubeconfig" "$kubeconfig" ;;
-  *) echo "usage: $0 up|down|kubeconfig|status|env" >&2; exit 2 ;;
+  *) echo "usage: $0 up|down|kubeconfig|status|env|load [REF...]" >&2; exit 2 ;;
 esac

@@ -18,7 +18,8 @@ the node's own iptables counters, never by reaching anything outside:
   container started, a cluster name resolves and an outside name fails at
   once (SERVFAIL or NXDOMAIN, no address).
 
-Not part of ``make test`` yet; run it as root on a machine with Docker:
+A stage of ``make test`` (on the cluster of its ``kind up`` stage); alone, as
+root on a machine with Docker:
 ``NEURALLOG_CLUSTER_PREFIX=<you>- .venv/bin/pytest tests/kind/test_kind_guard.py``
 (``NEURALLOG_KIND_KEEP=1`` keeps the cluster afterwards).
 """
@@ -38,7 +39,9 @@ from test_host_guard import EXPECTED_V4
 
 ROOT = Path(__file__).resolve().parents[2]
 CLUSTER_SH = ROOT / "hack" / "kind" / "cluster.sh"
-NAME = os.environ.get("NEURALLOG_CLUSTER_PREFIX", "") + "kind-guard"
+# NEURALLOG_KIND_CLUSTER: a cluster brought up before (make test's `kind up`
+# stage), else one of the tests' own.
+NAME = os.environ.get("NEURALLOG_KIND_CLUSTER") or os.environ.get("NEURALLOG_CLUSTER_PREFIX", "") + "kind-guard"
 NODE = f"{NAME}-control-plane"
 CACHE = Path(
     os.environ.get("NEURALLOG_CACHE_DIR")
