@@ -32,6 +32,11 @@ chain=NEURALLOG-EGRESS
 old_chains=(NEURALLOG-HOST-EGRESS)
 bridge_ranges=(172.16.0.0/12 10.244.0.0/16)
 lock=/run/lock/neurallog-engine.lock
+# Open files of dockerd and so of every container (kind's nodes and their
+# pods inherit it): Elasticsearch's bootstrap check wants 65535 at least, and
+# a login shell here may have a hard limit of 20000. systemd's docker.service
+# sets the same ceiling (LimitNOFILE=1048576).
+nofile=1048576
 log=/var/log/neurallog-dockerd.log
 
 answers() { docker info >/dev/null 2>&1; }
@@ -95,7 +100,17 @@ if ! command -v iptables >/dev/null || ! command -v ip6tables >/dev/null; then
 fi
 for ipt in iptables ip6tables; do guard "$ipt"; done
 echo "engine.sh: host egress guard loaded (iptables -vnL $chain)" >&2
-answers && exit 0
+if answers; then
+  # An engine started before (by hand, or by an older version of this
+  # script) with a lower limit is not restarted here (that would stop every
+  # container on the machine); say what to do.
+  have=$(awk '/^Max open files/ {print $5}' "/proc/$(pgrep -o -x dockerd)/limits" 2>/dev/null || echo unknown)
+  if [ "$have" != unlimited ] && [ "$have" != unknown ] && [ "$have" -lt 65535 ]; then
+    echo "engine.sh: warning: dockerd runs with an open files limit of $have (Elasticsearch needs 65535):" \
+      "stop it and run hack/engine.sh again to restart it with $nofile" >&2
+  fi
+  exit 0
+fi
 if ! command -v dockerd >/dev/null; then
   apt-get -o DPkg::Lock::Timeout=900 update -q >&2
   # policy-rc.d keeps the package from starting dockerd itself (without the
@@ -107,6 +122,11 @@ if ! command -v dockerd >/dev/null; then
 fi
 # dockerd must not inherit the lock (fd 9): it would hold it for as long as
 # it runs, and every later call would wait for ever.
+# Without CAP_SYS_RESOURCE (these machines) the hard limit cannot be raised:
+# then the soft limit goes up to the hard one.
+ulimit -n "$nofile" 2>/dev/null || ulimit -n "$(ulimit -Hn)"
+[ "$(ulimit -n)" = unlimited ] || [ "$(ulimit -n)" -ge 65535 ] ||
+  echo "engine.sh: note: open files limited to $(ulimit -n) on this host (no CAP_SYS_RESOURCE): containers get no more" >&2
 setsid dockerd --host unix:///var/run/docker.sock \
   --default-address-pool base=172.16.0.0/12,size=20 >>"$log" 2>&1 </dev/null 9>&- &
 for _ in $(seq 60); do

@@ -98,7 +98,7 @@ build_go() {
   local coredns etcd
   coredns=$(image_tag coredns); etcd=$(image_tag etcd)
   [ -n "$coredns" ] && [ -n "$etcd" ] || die "kubeadm $KUBERNETES_VERSION did not name its CoreDNS and etcd images"
-  go_install coredns "$coredns" "github.com/coredns/coredns@$coredns"
+  build_coredns "$coredns"
   build_etcd "v${etcd%-*}"
   build_pause
 }
@@ -121,6 +121,27 @@ build_etcd() {
   }
   timed etcd "$v" _build_etcd
   stamp etcd "$v"
+}
+
+# CoreDNS at the version kubeadm names, with only the plugins the node's
+# Corefile uses (hack/kind/coredns/main.go): no forward plugin at all.
+build_coredns() {
+  local v=$1 stamp
+  stamp="$v-min-$(sha256sum "$here/coredns/main.go" | cut -c1-12)"
+  stamp_ok coredns "$stamp" && return 0
+  _build_coredns() {
+    local dir="$kc/work/coredns-$v"
+    rm -rf "$dir" && mkdir -p "$dir"
+    cp "$here/coredns/main.go" "$dir/"
+    (
+      cd "$dir"
+      printf 'module neurallog.local/coredns\n\ngo 1.25\n\nrequire github.com/coredns/coredns %s\n' "$v" >go.mod
+      go mod tidy
+      go build -trimpath -ldflags "-s -w -X github.com/coredns/coredns/coremain.GitCommit=neurallog-min" -o "$bin/coredns" .
+    )
+  }
+  timed coredns "$stamp" _build_coredns
+  stamp coredns "$stamp"
 }
 
 build_pause() {
