@@ -132,6 +132,13 @@ def test_node_guard_loaded_before_containerd_kubelet_and_every_pod(cluster):
     # An untranslated Service IP is rejected before the pod range and the
     # container networks are let through; everything else is rejected last.
     assert rules.index(f"ip daddr {POD_SUBNET} accept") > 2
+    # A pod address behind the node's own interface is a pod that is gone:
+    # rejected before the pod range is let through.
+    off_node = [i for i, r in enumerate(rules) if f"ip daddr {POD_SUBNET} oifname" in r]
+    assert off_node and all(
+        re.search(r'counter packets \d+ bytes \d+ reject comment "pod-range-off-node"', rules[i]) for i in off_node
+    ), rules
+    assert max(off_node) < rules.index(f"ip daddr {POD_SUBNET} accept"), rules
     assert re.fullmatch(r'counter packets \d+ bytes \d+ reject comment "outside"', rules[-1]), rules
     # Output and forward hooks, after DNAT (-100), before iptables' filter (0).
     for hook in ("output", "forward"):
