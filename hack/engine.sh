@@ -105,9 +105,11 @@ if answers; then
   # script) with a lower limit is not restarted here (that would stop every
   # container on the machine); say what to do.
   have=$(awk '/^Max open files/ {print $5}' "/proc/$(pgrep -o -x dockerd)/limits" 2>/dev/null || echo unknown)
-  if [ "$have" != unlimited ] && [ "$have" != unknown ] && [ "$have" -lt 65535 ]; then
+  hard=$(ulimit -Hn)
+  if [ "$have" != unlimited ] && [ "$have" != unknown ] && [ "$have" -lt 65535 ] &&
+    { [ "$hard" = unlimited ] || [ "$hard" -gt "$have" ]; }; then
     echo "engine.sh: warning: dockerd runs with an open files limit of $have (Elasticsearch needs 65535):" \
-      "stop it and run hack/engine.sh again to restart it with $nofile" >&2
+      "stop it and run hack/engine.sh again to restart it with the host's highest ($hard)" >&2
   fi
   exit 0
 fi

@@ -136,7 +136,7 @@ def test_node_guard_loaded_before_containerd_kubelet_and_every_pod(cluster):
     # rejected before the pod range is let through.
     off_node = [i for i, r in enumerate(rules) if f"ip daddr {POD_SUBNET} oifname" in r]
     assert off_node and all(
-        re.search(r'counter packets \d+ bytes \d+ reject comment "pod-range-off-node"', rules[i]) for i in off_node
+        re.search(r'counter packets \d+ bytes \d+ reject (with icmp port-unreachable )?comment "pod-range-off-node"', rules[i]) for i in off_node
     ), rules
     assert max(off_node) < rules.index(f"ip daddr {POD_SUBNET} accept"), rules
     assert re.fullmatch(r'counter packets \d+ bytes \d+ reject comment "outside"', rules[-1]), rules
