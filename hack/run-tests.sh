@@ -64,6 +64,25 @@ kind_cleanup() {
 }
 trap kind_cleanup EXIT
 
+# The builds of the kind stages that mostly download and unpack (debootstrap,
+# apt, docker build of the images, the node's Debian root) start in the
+# background now, behind the engine's guard, and overlap with lint, sanity
+# and pytest; the Go builds (CPU) stay in their own stage. Their stages
+# below wait for them and then find everything cached (each build holds its
+# own lock); a failure shows there.
+prebuild_pid=""
+if [ "${KIND_STAGES:-1}" = 1 ] && [ "$(id -u)" = 0 ]; then
+  mkdir -p build
+  (hack/engine.sh && hack/images/build.sh all && hack/kind/build.sh rootfs) >build/kind-prebuild.log 2>&1 </dev/null &
+  prebuild_pid=$!
+fi
+images_real() {
+  if [ -n "$prebuild_pid" ]; then
+    wait "$prebuild_pid" || echo "background build failed (build/kind-prebuild.log); building again here"
+  fi
+  hack/images/build.sh all
+}
+
 stage "binaries" hack/localcluster/build.sh all
 stage "yamllint" yamllint -s .
 stage "ansible-lint" ansible-lint --profile production
@@ -74,7 +93,7 @@ for s in $scenarios; do
 done
 if [ "${KIND_STAGES:-1}" = 1 ]; then
   stage "engine" hack/engine.sh
-  stage "images-real" hack/images/build.sh all
+  stage "images-real" images_real
   kind_started=1
   stage "kind build" hack/kind/build.sh all
   stage "kind up" kind_cluster up

