@@ -34,8 +34,9 @@ import subprocess
 import time
 from pathlib import Path
 
+import importlib.util
+
 import pytest
-from test_host_guard import EXPECTED_V4
 
 ROOT = Path(__file__).resolve().parents[2]
 CLUSTER_SH = ROOT / "hack" / "kind" / "cluster.sh"
@@ -49,6 +50,10 @@ CACHE = Path(
 )
 KUBECTL = CACHE / "bin" / "kubectl"
 HOST_CHAIN = "NEURALLOG-EGRESS"  # hack/engine.sh; its own tests: test_host_guard.py
+_SPEC = importlib.util.spec_from_file_location("host_guard", Path(__file__).with_name("test_host_guard.py"))
+_HOST_GUARD = importlib.util.module_from_spec(_SPEC)
+_SPEC.loader.exec_module(_HOST_GUARD)
+EXPECTED_V4 = _HOST_GUARD.EXPECTED_V4
 NODE_TABLE = "neurallog_egress"
 SERVICE_SUBNET = "10.96.0.0/16"
 POD_SUBNET = "10.244.0.0/16"
