@@ -15,7 +15,7 @@ MOLECULE_SCENARIOS ?= default tenants safety airgap
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: help deps venv binaries cluster-up cluster-down cluster-status cluster-demo deploy site \
+.PHONY: help deps venv binaries cluster-up cluster-down cluster-status cluster-demo kind-up kind-down kind-load molecule-kind deploy site \
         lint sanity unit cluster-test molecule test security build bench bench-tenants bench-profile bundle images images-real clean
 
 help:
@@ -45,6 +45,26 @@ cluster-down: venv
 
 cluster-status: venv
 	$(CLUSTER) status
+
+# A real kind cluster (hack/kind/cluster.sh). On a machine without internet
+# access (the CI machines) run it with NEURALLOG_KIND_OFFLINE=1: the node
+# image is built here and nothing can leave the machine (docs/testing.md).
+kind-up: binaries
+	NEURALLOG_CLUSTER_NAME=$${NEURALLOG_CLUSTER_NAME:-kind} hack/kind/cluster.sh up
+
+kind-down:
+	NEURALLOG_CLUSTER_NAME=$${NEURALLOG_CLUSTER_NAME:-kind} hack/kind/cluster.sh down
+
+# The platform's images (make images-real) into that cluster; only what the
+# node does not hold yet is sent.
+kind-load: venv
+	NEURALLOG_CLUSTER_NAME=$${NEURALLOG_CLUSTER_NAME:-kind} hack/kind/cluster.sh load
+
+# The Molecule scenario on an offline kind cluster of its own (real
+# containers): images, cluster, converge, idempotence, verify, delete.
+molecule-kind: venv binaries deps
+	hack/engine.sh && hack/images/build.sh all >/dev/null
+	NEURALLOG_KIND_OFFLINE=1 NEURALLOG_CLUSTER_PROVIDER=kind $(BIN)/molecule test -s kind
 
 # Nodes, a rollout with volumes, a quota and RBAC refusing, on a throw-away
 # local cluster (hack/localcluster/demo.sh).

@@ -1,7 +1,13 @@
 #!/usr/bin/env bash
 # The whole test suite, as `make test` runs it: lint, sanity, pytest (unit,
-# real servers, the local cluster) and every Molecule scenario. Each stage
-# is timed; the first failing stage stops the run with a non-zero exit.
+# real servers, the local cluster), every Molecule scenario on the local
+# cluster, then the real-container stages: the Docker engine behind its
+# egress guard, the platform's images, an offline kind cluster and its guard
+# tests, and the Molecule scenario `kind`. Each stage is timed; the first
+# failing stage stops the run with a non-zero exit.
+# The real-container stages run only with KIND_STAGES=1 (root and a Docker
+# engine, or Debian's docker.io to install): on a new machine their builds
+# take about 100 min, over CI's limit for the whole suite.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 VENV=${VENV:-.venv}
@@ -37,6 +43,47 @@ pytest_all() {
   return "$rc"
 }
 
+# The kind stages: one offline cluster for the guard tests (kept between
+# `kind up` and `kind down`), then the scenario `kind` on a cluster of its
+# own that Molecule creates and deletes. NEURALLOG_KIND_OFFLINE is set only
+# here, so the other stages keep the local (kwok) provider.
+kind_name=${NEURALLOG_CLUSTER_PREFIX:-}kind
+kind_cluster() {
+  NEURALLOG_KIND_OFFLINE=1 NEURALLOG_CLUSTER_NAME=$kind_name hack/kind/cluster.sh "$@" >/dev/null
+}
+kind_tests() {
+  NEURALLOG_KIND_OFFLINE=1 NEURALLOG_KIND_CLUSTER=$kind_name NEURALLOG_KIND_KEEP=1 \
+    pytest -p no:cacheprovider tests/kind
+}
+kind_scenario() {
+  NEURALLOG_KIND_OFFLINE=1 NEURALLOG_CLUSTER_PROVIDER=kind molecule test -s kind
+}
+kind_cleanup() {
+  if [ "${KIND_STAGES:-0}" = 1 ] && [ -n "${kind_started:-}" ]; then
+    NEURALLOG_KIND_OFFLINE=1 NEURALLOG_CLUSTER_NAME=$kind_name hack/kind/cluster.sh down >/dev/null 2>&1 || true
+  fi
+}
+trap kind_cleanup EXIT
+
+# The builds of the kind stages that mostly download and unpack (debootstrap,
+# apt, docker build of the images, the node's Debian root) start in the
+# background now, behind the engine's guard, and overlap with lint, sanity
+# and pytest; the Go builds (CPU) stay in their own stage. Their stages
+# below wait for them and then find everything cached (each build holds its
+# own lock); a failure shows there.
+prebuild_pid=""
+if [ "${KIND_STAGES:-0}" = 1 ] && [ "$(id -u)" = 0 ]; then
+  mkdir -p build
+  (hack/engine.sh && hack/images/build.sh all && hack/kind/build.sh rootfs) >build/kind-prebuild.log 2>&1 </dev/null &
+  prebuild_pid=$!
+fi
+images_real() {
+  if [ -n "$prebuild_pid" ]; then
+    wait "$prebuild_pid" || echo "background build failed (build/kind-prebuild.log); building again here"
+  fi
+  hack/images/build.sh all
+}
+
 stage "binaries" hack/localcluster/build.sh all
 stage "yamllint" yamllint -s .
 stage "ansible-lint" ansible-lint --profile production
@@ -45,6 +92,16 @@ stage "pytest" pytest_all
 for s in $scenarios; do
   stage "molecule $s" molecule test -s "$s"
 done
+if [ "${KIND_STAGES:-0}" = 1 ]; then
+  stage "engine" hack/engine.sh
+  stage "images-real" images_real
+  kind_started=1
+  stage "kind build" hack/kind/build.sh all
+  stage "kind up" kind_cluster up
+  stage "tests/kind" kind_tests
+  stage "kind down" kind_cluster down
+  stage "molecule kind" kind_scenario
+fi
 
 printf '\n===== summary =====\n'; printf '%s\n' "${summary[@]}"
 echo "all stages passed in ${SECONDS}s"

@@ -240,7 +240,7 @@ for target in "${targets[@]}"; do
     *) die "unknown image '$target'; allowed: all, base, redis, postgres, elasticsearch, standin, clean" ;;
   esac
 done
-"$here/engine.sh"
+"$here/../engine.sh"
 exec 9>"$cache/.lock"
 flock 9
 printf '%-60s %9s  %s\n' image size "build time"

@@ -37,14 +37,17 @@ build_etcd() {
   stamp etcd "$ETCD_VERSION"
 }
 
+# build_kube [component...]: the control plane and kubectl by default; the
+# kind node image (hack/kind) also asks for kubelet, kubeadm and kube-proxy.
 build_kube() {
   local want="$KUBERNETES_VERSION"
-  local missing=0 c
-  for c in kube-apiserver kube-controller-manager kube-scheduler kubectl; do
-    stamp_ok "$c" "$want" || missing=1
+  local components=("$@") todo=() c
+  [ ${#components[@]} -gt 0 ] || components=(kube-apiserver kube-controller-manager kube-scheduler kubectl)
+  for c in "${components[@]}"; do
+    stamp_ok "$c" "$want" || todo+=("$c")
   done
-  [ "$missing" = 0 ] && return 0
-  log "kubernetes $want (kube-apiserver, kube-controller-manager, kube-scheduler, kubectl)"
+  [ ${#todo[@]} -eq 0 ] && return 0
+  log "kubernetes $want (${todo[*]})"
   local dir="$work/kube-$want" staging_version="v0${want#v1}"
   rm -rf "$dir" && mkdir -p "$dir"
   cp "$here/kube/tools.go" "$dir/"
@@ -71,7 +74,7 @@ build_kube() {
       ldflags+=" -X $p.gitVersion=$want -X $p.gitMajor=$major -X $p.gitMinor=$minor"
       ldflags+=" -X $p.gitTreeState=clean -X $p.buildDate=$date"
     done
-    for c in kube-apiserver kube-controller-manager kube-scheduler kubectl; do
+    for c in "${todo[@]}"; do
       log "  go build $c"
       go build -trimpath -ldflags "-s -w $ldflags" -o "$bin/$c" "k8s.io/kubernetes/cmd/$c"
       stamp "$c" "$want"
@@ -99,8 +102,9 @@ build_kwok() {
 case "${1:-all}" in
   etcd) build_etcd ;;
   kube) build_kube ;;
+  kube-node) build_kube kubelet kubeadm kube-proxy ;;
   kwok) build_kwok ;;
   all) build_etcd; build_kwok; build_kube ;;
-  *) echo "usage: $0 [all|etcd|kube|kwok]" >&2; exit 2 ;;
+  *) echo "usage: $0 [all|etcd|kube|kube-node|kwok]" >&2; exit 2 ;;
 esac
 echo "$bin"

@@ -7,8 +7,10 @@ Two providers behind the same commands:
   ``build.sh``, with kwok simulating the nodes and the kubelet's status
   updates. Every listener is bound to 127.0.0.1. Used where there is no
   Docker engine.
-* ``kind``: a kind cluster, where a Docker engine and the ``kind`` binary
-  exist (how most users test).
+* ``kind``: a kind cluster, where a Docker engine answers (how most users
+  test); ``hack/kind/cluster.sh`` does the work: kind's stock node image, or
+  with NEURALLOG_KIND_OFFLINE=1 a node image built on this machine and kept
+  from reaching anything outside it.
 
 Commands: ``up`` (reuses a running cluster), ``down``, ``kubeconfig``
 (prints its path), ``status``, ``env`` (shell exports); for outage tests
@@ -16,7 +18,8 @@ on the local provider, ``apiserver-stop`` and ``apiserver-start`` stop and
 start the kube-apiserver process alone (same arguments, same port; etcd and
 the controllers keep running). The provider is chosen
 by NEURALLOG_CLUSTER_PROVIDER (``local``/``kind``/``auto``, default auto:
-kind when ``docker info`` answers and ``kind`` is on PATH, otherwise local).
+kind when ``docker info`` answers and the host can run kind: ``kind`` is on
+PATH, or NEURALLOG_KIND_OFFLINE=1 asks for the offline build; otherwise local).
 NEURALLOG_CLUSTER_NAME selects one of several clusters (default
 ``neurallog``); each has its own state directory and ports.
 """
@@ -104,6 +107,12 @@ def docker_engine_available() -> bool:
         return False
 
 
+def kind_runnable() -> bool:
+    """kind on PATH (stock node image), or the offline build asked for
+    (hack/kind/build.sh builds kind and the node image)."""
+    return bool(shutil.which("kind")) or os.environ.get("NEURALLOG_KIND_OFFLINE") == "1"
+
+
 def provider() -> str:
     wanted = os.environ.get("NEURALLOG_CLUSTER_PROVIDER", "auto")
     if wanted not in ("auto", "local", "kind"):
@@ -114,8 +123,8 @@ def provider() -> str:
     if wanted == "auto" and recorded.exists():
         return recorded.read_text().strip()
     if wanted == "auto":
-        return "kind" if shutil.which("kind") and docker_engine_available() else "local"
-    if wanted == "kind" and not (shutil.which("kind") and docker_engine_available()):
+        return "kind" if kind_runnable() and docker_engine_available() else "local"
+    if wanted == "kind" and not (kind_runnable() and docker_engine_available()):
         sys.exit("NEURALLOG_CLUSTER_PROVIDER=kind needs the kind binary and a running Docker engine")
     return wanted
 
@@ -633,57 +642,28 @@ def local_status() -> int:
 # kind
 
 
-def kind_cluster_exists() -> bool:
-    out = subprocess.run(["kind", "get", "clusters"], capture_output=True, text=True, check=False)
-    return NAME in out.stdout.split()
+KIND_CLUSTER = HERE.parent / "kind" / "cluster.sh"
+
+
+def kind(command: str) -> int:
+    """hack/kind/cluster.sh COMMAND for this cluster; its stdout is ours."""
+    return subprocess.run(["bash", str(KIND_CLUSTER), command], check=False).returncode
 
 
 def kind_up() -> None:
-    STATE.mkdir(parents=True, exist_ok=True)
-    (STATE / "provider").write_text("kind")
-    if kind_cluster_exists():
-        subprocess.run(
-            ["kind", "export", "kubeconfig", "--name", NAME, "--kubeconfig", str(kubeconfig_path())],
-            check=True,
-        )
-        log(f"kind cluster {NAME!r} already running")
-        return
-    config = STATE / "kind.yaml"
-    # Two workers, as on the local provider, so anti-affinity and PDBs mean
-    # the same on both; kind's default StorageClass "standard" (local-path)
-    # binds PVCs.
-    config.write_text(
-        "kind: Cluster\napiVersion: kind.x-k8s.io/v1alpha4\n"
-        "networking:\n  apiServerAddress: 127.0.0.1\n"
-        "nodes:\n- role: control-plane\n" + "- role: worker\n" * NODE_COUNT
-    )
-    subprocess.run(
-        [
-            "kind", "create", "cluster", "--name", NAME,
-            "--image", versions()["KIND_NODE_IMAGE"],
-            "--config", str(config),
-            "--kubeconfig", str(kubeconfig_path()),
-            "--wait", "180s",
-        ],
-        check=True,
-    )
+    if subprocess.run(
+        ["bash", str(KIND_CLUSTER), "up"], stdout=subprocess.DEVNULL, check=False
+    ).returncode:
+        sys.exit(f"kind cluster {NAME!r} could not be brought up (messages above)")
 
 
 def kind_down() -> None:
-    if kind_cluster_exists():
-        subprocess.run(["kind", "delete", "cluster", "--name", NAME], check=True)
-    shutil.rmtree(STATE, ignore_errors=True)
+    if kind("down"):
+        sys.exit(f"kind cluster {NAME!r} could not be deleted (messages above)")
 
 
 def kind_status() -> int:
-    exists = kind_cluster_exists()
-    print(f"cluster {NAME!r}: {'running' if exists else 'not created'} (provider kind)")
-    if exists:
-        print(f"  kubeconfig: {kubeconfig_path()}")
-        kubectl_bin = shutil.which("kubectl") or (BIN / "kubectl" if (BIN / "kubectl").exists() else None)
-        if kubectl_bin:
-            subprocess.run([str(kubectl_bin), "--kubeconfig", str(kubeconfig_path()), "get", "nodes"], check=False)
-    return 0 if exists else 1
+    return kind("status")
 
 
 # --------------------------------------------------------------------------

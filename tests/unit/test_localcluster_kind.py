@@ -119,3 +119,65 @@ def test_auto_falls_back_to_local_without_docker_engine(fake_env):
     status = _cluster(env, "status")
     assert "provider local" in status.stdout
     assert not [c for c in _calls(tmp) if c.startswith("kind")]
+
+
+FAKE_KIND_LOAD = r"""#!/bin/sh
+echo "kind $*" >> "$FAKE_LOG"
+case "$1 $2" in
+  "get clusters") echo kindtest ;;
+  "load docker-image")
+    shift 2
+    while [ $# -gt 0 ]; do
+      case "$1" in
+        --name) shift ;;
+        *) if grep -qx "$1" "$FAKE_DIR/on-node" 2>/dev/null; then
+             echo "Image: \"$1\" with ID \"sha256:x\" found to be already present on all nodes."
+           else
+             echo "Image: \"$1\" with ID \"sha256:x\" not yet present on node \"kindtest-control-plane\", loading..."
+             echo "$1" >> "$FAKE_DIR/on-node"
+           fi ;;
+      esac
+      shift
+    done ;;
+esac
+"""
+
+
+def test_load_sends_only_what_the_node_lacks(fake_env):
+    """cluster.sh load: every reference the inventory deploys that the
+    engine has goes to `kind load docker-image`; missing ones are named; a
+    second load reports nothing sent (kind compares image IDs itself)."""
+    env, tmp = fake_env
+    (tmp / "bin" / "kind").write_text(FAKE_KIND_LOAD)
+    # The engine has every image but busybox.
+    (tmp / "bin" / "docker").write_text(
+        '#!/bin/sh\necho "docker $*" >> "$FAKE_LOG"\n'
+        'case "$*" in *busybox*) exit 1 ;; esac\nexit 0\n')
+    env = dict(env, NEURALLOG_KIND_OFFLINE="0", PYTHON=sys.executable)
+    load = ROOT / "hack" / "kind" / "cluster.sh"
+    first = subprocess.run(["bash", str(load), "load"], env=env, capture_output=True, text=True, check=False)
+    assert first.returncode == 0, first.stderr
+    assert "not in the engine, not loaded: docker.io/library/busybox:1.36.1" in first.stderr
+    loads = [c for c in _calls(tmp) if c.startswith("kind load docker-image")]
+    assert len(loads) == 1
+    assert "--name kindtest" in loads[0]
+    assert "docker.io/library/redis:7.0.15-alpine" in loads[0]
+    assert "docker.io/neurallog/api-gateway:1.0.0" in loads[0]
+    assert "busybox" not in loads[0]
+    sent = len((tmp / "on-node").read_text().split())
+    assert "images: %d checked, %d sent" % (sent, sent) in first.stderr
+
+    second = subprocess.run(["bash", str(load), "load"], env=env, capture_output=True, text=True, check=False)
+    assert second.returncode == 0, second.stderr
+    assert "images: %d checked, 0 sent" % sent in second.stderr
+
+
+def test_load_needs_a_running_cluster(fake_env):
+    env, tmp = fake_env
+    (tmp / "bin" / "kind").write_text('#!/bin/sh\necho "kind $*" >> "$FAKE_LOG"\n')
+    env = dict(env, NEURALLOG_KIND_OFFLINE="0")
+    out = subprocess.run(["bash", str(ROOT / "hack" / "kind" / "cluster.sh"), "load"], env=env,
+                         capture_output=True, text=True, check=False)
+    assert out.returncode != 0
+    assert "does not exist: run up first" in out.stderr
+    assert not [c for c in _calls(tmp) if c.startswith("kind load")]
