@@ -203,7 +203,7 @@ def test_containers_still_reach_each_other(engine, python_image, network):
         "--entrypoint", "python3", python_image, "-m", "http.server", "8000")
     try:
         out = ""
-        for _ in range(30):
+        for _attempt in range(30):
             out = run("docker", "run", "--rm", "--network", network, "--user", "10001", "--entrypoint", "python3",
                       python_image, "-c",
                       f"import urllib.request; print(urllib.request.urlopen('http://{server}:8000/', timeout=5).status)",
