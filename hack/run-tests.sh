@@ -7,7 +7,7 @@
 # failing stage stops the run with a non-zero exit.
 # The real-container stages run only with KIND_STAGES=1 (root and a Docker
 # engine, or Debian's docker.io to install): on a new machine their builds
-# take about 100 min, over CI's limit for the whole suite.
+# take about 75 min, which puts the whole suite over CI's limit.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 VENV=${VENV:-.venv}
