@@ -45,16 +45,8 @@ options:
     description: Never return the objects, also not with C(--diff) (use for Secrets, with C(no_log)).
     type: bool
     default: false
-  kubeconfig:
-    description: Path of the kubeconfig; else kubernetes.core's defaults (C(K8S_AUTH_KUBECONFIG) …).
-    type: str
-  context:
-    description: Context of the kubeconfig.
-    type: str
-  request_timeout:
-    description: Read timeout of each request, in seconds (the connect timeout is at most 10 s).
-    type: float
-    default: 20
+extends_documentation_fragment:
+  - neurallog.platform.cluster
 """
 
 EXAMPLES = r"""
