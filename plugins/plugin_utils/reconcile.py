@@ -329,13 +329,26 @@ class Plan:
             out.extend(self.objects.get(name, []))
         return out
 
+    def unsettled(self, name, stamped):
+        """The role's ``settled`` objects (stamped) whose declared version has
+        other content: what its workloads' readiness still has to settle."""
+        declared = dict((undeclared_utils.object_key(o), o) for o in stamped)
+        out = []
+        for obj in manifest_utils.stamp_applied_hash(self.settled.get(name, [])):
+            before = declared.get(undeclared_utils.object_key(obj))
+            if before is not None and manifest_utils.applied_hash(before) != manifest_utils.applied_hash(obj):
+                out.append(obj)
+        return out
+
     def phases(self):
         """[{name, objects, secrets, wait, settled}] of the pending objects, in
-        order; a phase with nothing pending is left out; nothing in render mode.
-        ``settled`` holds a role's ``settled`` objects that replace, once the
-        workloads this run waits for are Ready, an object applied before the
-        wait with other content (e.g. Elasticsearch's bootstrap list, cleared
-        once the cluster has formed); a later plan declares them as they are."""
+        order; a phase with nothing pending or settling is left out; nothing in
+        render mode. ``settled`` holds a role's ``settled`` objects that
+        replace, once the role's workloads are Ready, a declared object with
+        other content (e.g. Elasticsearch's bootstrap list, cleared once the
+        cluster has formed); while one is declared, the run waits for all the
+        role's workloads, even when none is pending (a run stopped before its
+        wait leaves the list behind); a later plan declares them as they are."""
         if self.cluster is None:
             return []
         stamped = {name: manifest_utils.stamp_applied_hash(self.objects.get(name, [])) for name in self.selected}
@@ -372,19 +385,27 @@ class Plan:
                         waits.append({"api_version": obj.get("apiVersion"), "kind": obj["kind"],
                                       "namespace": obj["metadata"].get("namespace"),
                                       "name": obj["metadata"]["name"], "timeout": timeout, "role": name})
-                if any(w["role"] == name for w in waits):
-                    applied = dict((undeclared_utils.object_key(o), o) for o in stamped[name])
-                    for obj in manifest_utils.stamp_applied_hash(self.settled.get(name, [])):
-                        before = applied.get(undeclared_utils.object_key(obj))
-                        if (undeclared_utils.object_key(obj) in pending_keys and before is not None
-                                and manifest_utils.applied_hash(before) != manifest_utils.applied_hash(obj)):
-                            settled.append(obj)
+                unsettled = self.unsettled(name, stamped[name])
+                if wait_on and unsettled:
+                    # The role's settled content is not in place: this run
+                    # waits for all the role's workloads, pending or not (an
+                    # earlier run may have stopped before its wait), then
+                    # applies it.
+                    waited = set((w["kind"], w["namespace"], w["name"]) for w in waits)
+                    for obj in stamped[name]:
+                        meta = obj["metadata"]
+                        if obj.get("kind") in WORKLOAD_KINDS and \
+                                (obj["kind"], meta.get("namespace"), meta["name"]) not in waited:
+                            waits.append({"api_version": obj.get("apiVersion"), "kind": obj["kind"],
+                                          "namespace": meta.get("namespace"), "name": meta["name"],
+                                          "timeout": timeout, "role": name})
+                    settled.extend(unsettled)
             deferred = []
             if existing is not None:
                 split = [manifest_utils.split_for_check_mode(group, existing) for group in (objects, secrets)]
                 objects, secrets = split[0]["apply"], split[1]["apply"]
                 deferred = split[0]["deferred_names"] + split[1]["deferred_names"]
-            if objects or secrets or deferred:
+            if objects or secrets or deferred or settled:
                 out.append({"name": phase, "objects": objects, "secrets": secrets, "wait": waits,
                             "settled": settled, "deferred": deferred})
         return out

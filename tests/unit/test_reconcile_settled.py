@@ -1,6 +1,6 @@
 """The plan's `settled` objects (plugins/plugin_utils/reconcile.py): applied
-right after a role's wait, only when the run applied the same object with
-other content and waits for the role's workloads."""
+right after a role's wait whenever the declared object has other content; the
+run then waits for all the role's workloads, pending or not."""
 
 import collections
 
@@ -71,7 +71,24 @@ def test_nothing_settles_when_the_object_already_has_its_settled_content():
     assert phases[0]["settled"] == []
 
 
-def test_nothing_settles_when_the_object_is_not_applied_by_the_run():
+def test_a_list_left_by_a_run_stopped_before_its_wait_settles_with_nothing_else_pending():
+    # the earlier run applied the list and the StatefulSet, then stopped before
+    # its wait; the nodes were not Ready yet when this run planned
+    live = stamp_applied_hash([configmap("es-0,es-1,es-2"), STATEFULSET])
+    phases = plan([configmap("es-0,es-1,es-2"), STATEFULSET], live=live).phases()
+    assert [p["name"] for p in phases] == ["data"]
+    assert phases[0]["objects"] == [] and phases[0]["secrets"] == []
+    assert [(w["kind"], w["name"]) for w in phases[0]["wait"]] == [("StatefulSet", "es")]
+    assert phases[0]["settled"] == stamp_applied_hash([configmap("")])
+
+
+def test_a_list_already_in_place_settles_after_the_pending_statefulset():
     live = stamp_applied_hash([configmap("es-0,es-1,es-2")])
     phases = plan([configmap("es-0,es-1,es-2"), STATEFULSET], live=live).phases()
-    assert phases[0]["settled"] == []
+    assert [w["name"] for w in phases[0]["wait"]] == ["es"]
+    assert phases[0]["settled"] == stamp_applied_hash([configmap("")])
+
+
+def test_nothing_is_planned_once_settled():
+    live = stamp_applied_hash([configmap(""), STATEFULSET])
+    assert plan([configmap(""), STATEFULSET], live=live).phases() == []
