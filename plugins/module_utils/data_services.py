@@ -230,7 +230,9 @@ def elasticsearch_bootstrap_nodes(statefulsets, configmaps, initial_masters, ren
     - a StatefulSet with a Ready node: empty (a node is Ready only once the
       cluster has an elected master: the cluster has formed);
     - a StatefulSet with no Ready node yet: the ConfigMap's value is kept (a
-      first bootstrap still under way), empty without a ConfigMap."""
+      first bootstrap still under way); without a ConfigMap no node has ever
+      started (the pods mount it, not optionally: a first install stopped
+      between the StatefulSet and the ConfigMap), so ``initial_masters``."""
     if rendered:
         return ""
     statefulset = _first(statefulsets)
@@ -238,7 +240,10 @@ def elasticsearch_bootstrap_nodes(statefulsets, configmaps, initial_masters, ren
         return initial_masters
     if int((statefulset.get("status") or {}).get("readyReplicas") or 0) > 0:
         return ""
-    return str((_first(configmaps).get("data") or {}).get("initial-master-nodes") or "")
+    configmap = _first(configmaps)
+    if not configmap:
+        return initial_masters
+    return str((configmap.get("data") or {}).get("initial-master-nodes") or "")
 
 
 def _stored_keys(existing):

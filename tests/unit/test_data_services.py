@@ -179,7 +179,13 @@ def test_bootstrap_list_is_kept_while_the_first_bootstrap_is_under_way():
     assert ds.elasticsearch_bootstrap_nodes([_es_sts(ready=0)], [_es_bootstrap(MASTERS)], MASTERS) == MASTERS
     # a formed cluster that is down (no node Ready) keeps its empty list
     assert ds.elasticsearch_bootstrap_nodes([_es_sts(ready=0)], [_es_bootstrap("")], MASTERS) == ""
-    assert ds.elasticsearch_bootstrap_nodes([_es_sts()], [], MASTERS) == ""
+
+
+def test_bootstrap_list_without_its_configmap_is_the_first_bootstrap():
+    # a first install stopped after the StatefulSet and before the ConfigMap:
+    # its pods mount the ConfigMap, so none has ever started
+    assert ds.elasticsearch_bootstrap_nodes([_es_sts()], [], MASTERS) == MASTERS
+    assert ds.elasticsearch_bootstrap_nodes([_es_sts(ready=0)], None, MASTERS) == MASTERS
 
 
 def test_bootstrap_list_is_empty_in_render_mode():
