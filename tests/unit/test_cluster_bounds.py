@@ -16,7 +16,6 @@ import os
 import socket
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 
@@ -28,40 +27,6 @@ from ansible_collections.neurallog.platform.plugins.plugin_utils.cluster import 
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
 BOUND = 30.0
-
-
-class SilentServer:
-    """Listens on 127.0.0.1, accepts every connection and never sends a byte."""
-
-    def __init__(self):
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(64)
-        self.port = self.sock.getsockname()[1]
-        self.accepted = []
-        self.thread = threading.Thread(target=self._serve, daemon=True)
-        self.thread.start()
-
-    def _serve(self):
-        while True:
-            try:
-                conn, _addr = self.sock.accept()
-            except OSError:
-                return
-            self.accepted.append(conn)
-
-    def close(self):
-        self.sock.close()
-        for conn in self.accepted:
-            conn.close()
-
-
-@pytest.fixture()
-def silent_server():
-    server = SilentServer()
-    yield server
-    server.close()
 
 
 @pytest.fixture()

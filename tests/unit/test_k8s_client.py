@@ -13,10 +13,8 @@ __metaclass__ = type
 
 import os
 import socket
-import ssl
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 
@@ -25,49 +23,9 @@ import pytest
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..", "collections"))
 
 from ansible_collections.neurallog.platform.plugins.module_utils import k8s_client  # noqa: E402
-from ansible_collections.neurallog.platform.plugins.module_utils.tls import generate_self_signed  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
 TIMEOUT = (1, 2)
-
-
-class SilentServer(object):
-    """Accepts every connection on 127.0.0.1 and never sends a byte (or,
-    with ``tls``, completes the handshake and then never answers)."""
-
-    def __init__(self, tls_dir=None):
-        self.sock = socket.socket()
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(16)
-        self.port = self.sock.getsockname()[1]
-        self.accepted = []
-        self.context = None
-        if tls_dir is not None:
-            pem = generate_self_signed(["localhost"])
-            (tls_dir / "tls.crt").write_text(pem["tls.crt"])
-            (tls_dir / "tls.key").write_text(pem["tls.key"])
-            self.context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-            self.context.load_cert_chain(str(tls_dir / "tls.crt"), str(tls_dir / "tls.key"))
-        self.thread = threading.Thread(target=self._serve, daemon=True)
-        self.thread.start()
-
-    def _serve(self):
-        while True:
-            try:
-                conn, _addr = self.sock.accept()
-            except OSError:
-                return
-            if self.context is not None:
-                try:
-                    conn = self.context.wrap_socket(conn, server_side=True)
-                except (OSError, ssl.SSLError):
-                    pass
-            self.accepted.append(conn)
-
-    def close(self):
-        self.sock.close()
-        for conn in self.accepted:
-            conn.close()
 
 
 def _kubeconfig(path, port):
@@ -105,16 +63,13 @@ def _call(kubeconfig, timeout=TIMEOUT):
 
 
 @pytest.mark.parametrize("tls", [False, True], ids=["tcp", "tls"])
-def test_a_server_that_never_answers_fails_within_the_timeout(tmp_path, tls):
-    server = SilentServer(tmp_path if tls else None)
-    try:
-        url = "https://127.0.0.1:%d" % server.port
-        started = time.monotonic()
-        with pytest.raises(k8s_client.ClusterUnreachable) as err:
-            _call(_kubeconfig(tmp_path / "kubeconfig", server.port))
-        elapsed = time.monotonic() - started
-    finally:
-        server.close()
+def test_a_server_that_never_answers_fails_within_the_timeout(tmp_path, tls, silent_server_factory):
+    server = silent_server_factory(tmp_path if tls else None)
+    url = "https://127.0.0.1:%d" % server.port
+    started = time.monotonic()
+    with pytest.raises(k8s_client.ClusterUnreachable) as err:
+        _call(_kubeconfig(tmp_path / "kubeconfig", server.port))
+    elapsed = time.monotonic() - started
     assert server.accepted, "the client never connected"
     # one connect (1 s) or one read (2 s), not retried
     assert elapsed < sum(TIMEOUT) + 1.5, elapsed
@@ -184,22 +139,19 @@ PLAYBOOK = """
 """
 
 
-def test_lookup_and_run_lock_fail_naming_the_server(tmp_path):
+def test_lookup_and_run_lock_fail_naming_the_server(tmp_path, silent_server):
     """Through ansible-playbook: the lookup and the action fail within the
     timeout with the server's URL, instead of hanging the run."""
-    server = SilentServer()
-    try:
-        (tmp_path / "play.yml").write_text(PLAYBOOK)
-        env = dict(os.environ, K8S_AUTH_KUBECONFIG=_kubeconfig(tmp_path / "kubeconfig", server.port),
-                   ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"), TMPDIR=str(tmp_path), ANSIBLE_NOCOLOR="1")
-        started = time.monotonic()
-        ran = subprocess.run(
-            [str(Path(sys.executable).parent / "ansible-playbook"), str(tmp_path / "play.yml"),
-             "-i", "localhost,", "-c", "local", "-e", "ansible_python_interpreter=%s" % sys.executable],
-            capture_output=True, text=True, cwd=str(ROOT), env=env, timeout=120, check=False)
-        elapsed = time.monotonic() - started
-    finally:
-        server.close()
+    server = silent_server
+    (tmp_path / "play.yml").write_text(PLAYBOOK)
+    env = dict(os.environ, K8S_AUTH_KUBECONFIG=_kubeconfig(tmp_path / "kubeconfig", server.port),
+               ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"), TMPDIR=str(tmp_path), ANSIBLE_NOCOLOR="1")
+    started = time.monotonic()
+    ran = subprocess.run(
+        [str(Path(sys.executable).parent / "ansible-playbook"), str(tmp_path / "play.yml"),
+         "-i", "localhost,", "-c", "local", "-e", "ansible_python_interpreter=%s" % sys.executable],
+        capture_output=True, text=True, cwd=str(ROOT), env=env, timeout=120, check=False)
+    elapsed = time.monotonic() - started
     out = ran.stdout + ran.stderr
     assert ran.returncode == 2, out
     url = "https://127.0.0.1:%d" % server.port
