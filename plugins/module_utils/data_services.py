@@ -19,6 +19,7 @@ except ImportError:  # pragma: no cover - Python 2
     from urllib import quote
     from urlparse import urlsplit, urlunsplit
 
+from ansible_collections.neurallog.platform.plugins.module_utils.manifests import first_object
 from ansible_collections.neurallog.platform.plugins.module_utils.quantity import canonical_quantity, parse_quantity
 
 
@@ -208,14 +209,6 @@ def statefulset_immutable_changes(existing, desired):
     return changes
 
 
-def _first(existing):
-    if isinstance(existing, dict) and "resources" in existing:
-        existing = existing["resources"]
-    if isinstance(existing, list):
-        existing = existing[0] if existing else None
-    return existing or {}
-
-
 def elasticsearch_bootstrap_nodes(statefulsets, configmaps, initial_masters, rendered=False):
     """The master list of Elasticsearch's bootstrap ConfigMap
     (``cluster.initial_master_nodes``, read by the start script of a node
@@ -235,19 +228,19 @@ def elasticsearch_bootstrap_nodes(statefulsets, configmaps, initial_masters, ren
       between the StatefulSet and the ConfigMap), so ``initial_masters``."""
     if rendered:
         return ""
-    statefulset = _first(statefulsets)
+    statefulset = first_object(statefulsets)
     if not statefulset:
         return initial_masters
     if int((statefulset.get("status") or {}).get("readyReplicas") or 0) > 0:
         return ""
-    configmap = _first(configmaps)
+    configmap = first_object(configmaps)
     if not configmap:
         return initial_masters
     return str((configmap.get("data") or {}).get("initial-master-nodes") or "")
 
 
 def _stored_keys(existing):
-    secret = _first(existing)
+    secret = first_object(existing)
     return set(secret.get("data") or {}) | set(secret.get("stringData") or {})
 
 
@@ -268,7 +261,7 @@ def lost_credentials(existing, keys, claims, service, secret_name, namespace, cr
     claim_names = sorted(((claim.get("metadata") or {}).get("name") or "?") for claim in (claims or []))
     if not missing or not claim_names or reset:
         return ""
-    state = "is missing" if not _first(existing) else "lacks the key(s) %s" % ", ".join(missing)
+    state = "is missing" if not first_object(existing) else "lacks the key(s) %s" % ", ".join(missing)
     copy_hint = ""
     if credentials_secret:
         copy_hint = (" The application's copy in Secret %s/%s (key password) holds the application password if "

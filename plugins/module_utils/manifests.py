@@ -72,15 +72,21 @@ def generate_password(length=32):
     return "".join(secrets.choice(PASSWORD_ALPHABET) for _position in range(length))
 
 
-def secret_values(existing, keys, length=32):
-    """Values for ``keys``: those already stored in ``existing`` (a Secret as
-    returned by kubernetes.core.k8s_info, or its ``resources`` list, or None)
-    are kept, the missing ones are generated. A re-run never rotates."""
+def first_object(existing):
+    """The first object of a k8s_info result, of its ``resources`` list, the
+    object itself, or {} for None or nothing found."""
     if isinstance(existing, dict) and "resources" in existing:
         existing = existing["resources"]
     if isinstance(existing, list):
         existing = existing[0] if existing else None
-    data = (existing or {}).get("data") or {}
+    return existing or {}
+
+
+def secret_values(existing, keys, length=32):
+    """Values for ``keys``: those already stored in ``existing`` (a Secret as
+    returned by kubernetes.core.k8s_info, or its ``resources`` list, or None)
+    are kept, the missing ones are generated. A re-run never rotates."""
+    data = first_object(existing).get("data") or {}
     values = {}
     for key in keys:
         if data.get(key):

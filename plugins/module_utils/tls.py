@@ -20,6 +20,8 @@ __metaclass__ = type
 import base64
 import datetime
 
+from ansible_collections.neurallog.platform.plugins.module_utils.manifests import first_object
+
 RENEW_BEFORE_DAYS = 30
 
 
@@ -35,18 +37,9 @@ def _now():
     return datetime.datetime.now(datetime.timezone.utc)
 
 
-def _first(existing):
-    """The Secret of a k8s_info result, its ``resources`` list, a Secret or None."""
-    if isinstance(existing, dict) and "resources" in existing:
-        existing = existing["resources"]
-    if isinstance(existing, list):
-        existing = existing[0] if existing else None
-    return existing or {}
-
-
 def _stored(existing, keys):
     """The decoded ``keys`` of a stored Secret, or None unless all are there."""
-    data = _first(existing).get("data") or {}
+    data = first_object(existing).get("data") or {}
     if all(data.get(k) for k in keys):
         return dict((k, base64.b64decode(data[k]).decode("utf-8")) for k in keys)
     return None
