@@ -24,6 +24,10 @@ _UNREACHABLE = re.compile(
     re.IGNORECASE)
 
 
+# What Ansible puts before a task's own message.
+_ANSIBLE_PREFIX = re.compile(r"^((Task|Action) failed: )+")
+
+
 def failure_result(message):
     """'unreachable' when ``message`` says the cluster's API server did not
     answer (refused, timed out, no connection configured), else 'failed'."""
@@ -33,7 +37,7 @@ def failure_result(message):
 def first_line(message, limit=200):
     """The first non-empty line of a failure message, at most ``limit`` characters."""
     for line in str(message or "").splitlines():
-        line = " ".join(line.split())
+        line = _ANSIBLE_PREFIX.sub("", " ".join(line.split()))
         if line:
             return line if len(line) <= limit else line[:limit - 1] + "…"
     return ""

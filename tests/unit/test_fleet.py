@@ -65,7 +65,7 @@ def test_the_summary_table_has_one_line_per_cluster_sorted_with_counts():
                                                        "answer GET /version\nsecond line"},
         "prod-eu": {"result": "ok", "changed": 42, "urls": ["https://logs.eu.example.com",
                                                             "https://api.eu.example.com"]},
-        "dr": {"result": "failed", "message": "Not rolled out in time: redis."},
+        "dr": {"result": "failed", "message": "Task failed: Not rolled out in time: redis."},
         "never": {"result": "started"},
     })
     assert re.split(r"\s*\|\s*", lines[0]) == ["cluster", "result", "objects changed", "URLs"]
