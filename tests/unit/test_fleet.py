@@ -97,3 +97,35 @@ def test_two_hosts_of_one_run_naming_the_same_cluster_do_not_both_get_its_lock()
         acquire(store, "neurallog-lock", "neurallog-system", default_holder("site.yml", "prod-eu-again"), 900,
                 clock(T0))
     assert first in str(refused.value)
+
+
+def list_hosts(playbook, inventory, *extra):
+    import os
+    import subprocess
+    import sys
+    env = dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"), ANSIBLE_NOCOLOR="1")
+    proc = subprocess.run([str(Path(sys.executable).parent / "ansible-playbook"), playbook, "-i", str(inventory),
+                           "--list-hosts"] + list(extra), cwd=ROOT, env=env, capture_output=True, text=True,
+                          check=False, timeout=120)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    plays = {}
+    for block in proc.stdout.split("play #")[1:]:
+        name = re.match(r"\d+ \([^)]*\): (.*?)\s+TAGS", block).group(1)
+        plays[name] = sorted(block.split("hosts (", 1)[1].split()[1:])
+    return plays
+
+
+def test_a_single_cluster_inventory_targets_localhost_as_before():
+    assert list_hosts("site.yml", ROOT / "inventories" / "onprem") == {
+        "NeuralLog platform": ["localhost"], "NeuralLog fleet summary": ["localhost"]}
+    assert list_hosts("playbooks/tenants.yml", ROOT / "inventories" / "local") == {
+        "Reconcile the declared NeuralLog tenants": ["localhost"]}
+
+
+def test_a_fleet_inventory_targets_its_clusters_group(tmp_path):
+    (tmp_path / "hosts.yml").write_text(yaml.safe_dump({"all": {"hosts": {"bastion": {}}, "children": {
+        "neurallog_clusters": {"hosts": {"prod-eu": {}, "prod-us": {}, "staging": {}}}}}}))
+    hosts = list_hosts("site.yml", tmp_path / "hosts.yml")
+    assert hosts["NeuralLog platform"] == ["prod-eu", "prod-us", "staging"]
+    assert list_hosts("playbooks/uninstall.yml", tmp_path / "hosts.yml", "-e", "neurallog_hosts=staging") == {
+        "Uninstall NeuralLog": ["staging"]}
