@@ -14,8 +14,12 @@ __metaclass__ = type
 
 def _lazy(name):
     def _filter(*args, **kwargs):
+        from ansible.errors import AnsibleFilterError
         from ansible_collections.neurallog.platform.plugins.module_utils import fleet
-        return getattr(fleet, name)(*args, **kwargs)
+        try:
+            return getattr(fleet, name)(*args, **kwargs)
+        except ValueError as exc:
+            raise AnsibleFilterError(str(exc))
 
     _filter.__name__ = name
     return _filter
@@ -28,4 +32,6 @@ class FilterModule(object):
         return {
             "fleet_failure_result": _lazy("failure_result"),
             "fleet_summary_table": _lazy("summary_table"),
+            "fleet_serial": _lazy("serial_batches"),
+            "fleet_max_fail_percentage": _lazy("max_fail_percentage"),
         }

@@ -82,3 +82,43 @@ def summary_table(results):
     counts = dict((name, sum(1 for row in rows if row["result"] == name)) for name in RESULTS)
     lines.append("%d cluster(s): %s" % (len(rows), ", ".join("%d %s" % (counts[n], n) for n in RESULTS)))
     return lines
+
+
+_BOOLEANS = {"true": True, "yes": True, "on": True, "1": True, "false": False, "no": False, "off": False, "0": False}
+
+
+def serial_batches(value):
+    """neurallog_serial as the play keyword ``serial`` takes it: 0 (every
+    cluster at once), a number of clusters, a percentage ("50%") or a list of
+    those (batches in turn, the last repeated: [1, "50%"] is a canary, then
+    halves). ValueError naming the setting otherwise."""
+    items = value if isinstance(value, (list, tuple)) else [value]
+    out = []
+    for item in items:
+        text = str(item).strip() if item is not None else "0"
+        if isinstance(item, bool) or not re.match(r"^(\d+|(100|[1-9]\d?)%)$", text or "0"):
+            raise ValueError("neurallog_serial must be 0 (every cluster at once), a number of clusters, a percentage "
+                             "from 1%% to 100%% or a list of those (e.g. [1, \"50%%\"]: a canary, then halves); got %r"
+                             % (value,))
+        out.append(text if text.endswith("%") else int(text or 0))
+    if isinstance(value, (list, tuple)) and (not out or 0 in out):
+        raise ValueError("neurallog_serial: a list of batches needs sizes above 0 (e.g. [1, \"50%%\"]); got %r" % (value,))
+    return out if isinstance(value, (list, tuple)) else out[0]
+
+
+def max_fail_percentage(value, any_errors_fatal=False):
+    """The play keyword ``max_fail_percentage`` from neurallog_max_fail_percentage
+    (0 to 100: the run stops once more than that share of the clusters of a
+    batch failed; 100 never stops it) and neurallog_any_errors_fatal (true:
+    the first failed cluster stops the run, as 0 does). ValueError naming the
+    setting otherwise."""
+    fatal = any_errors_fatal
+    if not isinstance(fatal, bool):
+        fatal = _BOOLEANS.get(str(fatal).strip().lower())
+        if fatal is None:
+            raise ValueError("neurallog_any_errors_fatal must be true or false, got %r" % (any_errors_fatal,))
+    text = str(value).strip()
+    if isinstance(value, bool) or not re.match(r"^\d+$", text) or int(text) > 100:
+        raise ValueError("neurallog_max_fail_percentage must be a whole number from 0 to 100 (the share of the "
+                         "clusters of a batch that may fail before the run stops; 100: never), got %r" % (value,))
+    return 0 if fatal else int(text)

@@ -19,7 +19,7 @@ ROOT = Path(__file__).resolve().parents[2]
 CLUSTER_PLAYBOOKS = ["site.yml", "tenant_onboard.yml", "tenants.yml", "tenant_offboard.yml", "uninstall.yml",
                      "diagnostics.yml"]
 HOSTS = ("{{ neurallog_hosts | default('neurallog_clusters' if groups['neurallog_clusters'] | default([]) "
-         "| length > 0 else 'localhost') }}")
+         "| length > 0 else 'localhost', true) }}")
 
 
 def first_play(name):
@@ -129,3 +129,31 @@ def test_a_fleet_inventory_targets_its_clusters_group(tmp_path):
     assert hosts["NeuralLog platform"] == ["prod-eu", "prod-us", "staging"]
     assert list_hosts("playbooks/uninstall.yml", tmp_path / "hosts.yml", "-e", "neurallog_hosts=staging") == {
         "Uninstall NeuralLog": ["staging"]}
+
+
+@pytest.mark.parametrize("value, expected", [
+    (0, 0), ("0", 0), (None, 0), (2, 2), ("50%", "50%"), ([1, "50%"], [1, "50%"]), (["1", "100%"], [1, "100%"]),
+])
+def test_serial_batches_accepts_numbers_percentages_and_lists(value, expected):
+    assert fleet.serial_batches(value) == expected
+
+
+@pytest.mark.parametrize("value", ["abc", -1, "150%", "0%", True, [1, "x"], [], [0, 1], "1.5"])
+def test_serial_batches_refuses_anything_else_naming_the_setting(value):
+    with pytest.raises(ValueError, match=r"^neurallog_serial"):
+        fleet.serial_batches(value)
+
+
+@pytest.mark.parametrize("value, fatal, expected", [
+    (100, False, 100), ("25", "no", 25), (0, False, 0), (100, True, 0), (50, "true", 0)])
+def test_max_fail_percentage_and_any_errors_fatal(value, fatal, expected):
+    assert fleet.max_fail_percentage(value, fatal) == expected
+
+
+@pytest.mark.parametrize("value, fatal, setting", [
+    ("abc", False, "neurallog_max_fail_percentage"), (101, False, "neurallog_max_fail_percentage"),
+    (-5, False, "neurallog_max_fail_percentage"), (True, False, "neurallog_max_fail_percentage"),
+    (100, "maybe", "neurallog_any_errors_fatal")])
+def test_max_fail_percentage_refuses_bad_values_naming_the_setting(value, fatal, setting):
+    with pytest.raises(ValueError, match="^" + setting):
+        fleet.max_fail_percentage(value, fatal)
