@@ -150,7 +150,8 @@ def main() -> None:
                 cluster_command(name, "down")
 
     scope = "site.yml %s" % " ".join(bench.site_args) if bench.site_args else "the whole site.yml"
-    lines = header("A fleet: three clusters in parallel against one after another", bench.env, [
+    lines = header("A fleet: three clusters in parallel against one after another",
+                   environment(kubeconfigs[CLUSTERS[0]]), [
         "Workload: %s, `inventories/local`'s settings, three local clusters as the hosts of `neurallog_clusters` "
         "(forks = 10, ansible.cfg). Parallel: one ansible-playbook for the three; sequential: three "
         "ansible-playbook runs (`-e neurallog_hosts=<cluster>`) one after another. %d pairs per measure; seconds, "
