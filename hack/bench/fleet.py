@@ -70,6 +70,8 @@ class FleetBench:
         self.env = dict((k, v) for k, v in environment(kubeconfigs[CLUSTERS[0]]).items()
                         if k not in ("K8S_AUTH_KUBECONFIG", "KUBECONFIG"))
         self.site_args = args.site_args.split()
+        if args.strategy:
+            self.env["ANSIBLE_STRATEGY"] = args.strategy
 
     def site(self, what, hosts=None, extra=None):
         cmd = [BIN / "ansible-playbook", "site.yml", "-i", self.inventory] + self.site_args
@@ -133,36 +135,42 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3, help="pairs per measure (the median is reported; >= 3)")
     parser.add_argument("--site-args", default="", help="extra ansible-playbook arguments for every run, e.g. tags")
     parser.add_argument("--keep", action="store_true", help="keep the clusters and the first-converge namespaces")
+    parser.add_argument("--strategy", default="", help="Ansible strategy of every run (ANSIBLE_STRATEGY, e.g. free; "
+                                                      "default: the playbooks' own, linear)")
+    parser.add_argument("--first-only", action="store_true", help="measure the first converge only")
     args = parser.parse_args()
     if args.repeat < 3:
         parser.error("--repeat must be at least 3 (a median of fewer runs says little)")
     log("bringing up %s" % ", ".join(CLUSTERS))
     kubeconfigs = dict((name, cluster_command(name, "up")) for name in CLUSTERS)
     bench = FleetBench(args, kubeconfigs)
+    scope = "site.yml %s" % " ".join(bench.site_args) if bench.site_args else "the whole site.yml"
     try:
         log("converging the three clusters first (untimed)")
         bench.parallel("converge")
-        noop = bench.measure("no-op", fresh=False)
+        # while the clusters are up (the header asks kubectl for the server's version)
+        lines = header("A fleet: three clusters in parallel against one after another",
+                       environment(kubeconfigs[CLUSTERS[0]]), [
+                           "Workload: %s, `inventories/local`'s settings, three local clusters as the hosts of "
+                           "`neurallog_clusters` (forks = 10, ansible.cfg). Parallel: one ansible-playbook for the "
+                           "three; sequential: three ansible-playbook runs (`-e neurallog_hosts=<cluster>`) one after "
+                           "another. %d pairs per measure; seconds, median (range)." % (scope, args.repeat)
+                           + (" Strategy: %s (ANSIBLE_STRATEGY)." % args.strategy if args.strategy else "")])
+        noop = [] if args.first_only else bench.measure("no-op", fresh=False)
         first = bench.measure("first converge", fresh=True)
     finally:
         if not args.keep:
             for name in CLUSTERS:
                 cluster_command(name, "down")
 
-    scope = "site.yml %s" % " ".join(bench.site_args) if bench.site_args else "the whole site.yml"
-    lines = header("A fleet: three clusters in parallel against one after another",
-                   environment(kubeconfigs[CLUSTERS[0]]), [
-        "Workload: %s, `inventories/local`'s settings, three local clusters as the hosts of `neurallog_clusters` "
-        "(forks = 10, ansible.cfg). Parallel: one ansible-playbook for the three; sequential: three "
-        "ansible-playbook runs (`-e neurallog_hosts=<cluster>`) one after another. %d pairs per measure; seconds, "
-        "median (range)." % (scope, args.repeat)])
     lines += ["| measure | 1 cluster s | 3 in parallel s | 3 one after another s | parallel / sequential | target |",
               "|---|---|---|---|---|---|"]
-    lines += rows("no-op re-run (changed=0)", noop, 0.6)
+    if noop:
+        lines += rows("no-op re-run (changed=0)", noop, 0.6)
     lines += rows("first converge (new namespaces)", first, 0.6)
     rss = [p.peak_rss / 2**20 for p, _s in noop + first]
     lines.append("| peak RSS of the parallel ansible-playbook and its children, MiB | – | %.0f | – | – | – |" % max(rss))
-    write("fleet.md", lines)
+    write("fleet%s.md" % ("-" + args.strategy if args.strategy else ""), lines)
 
 
 if __name__ == "__main__":
