@@ -135,8 +135,8 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3, help="pairs per measure (the median is reported; >= 3)")
     parser.add_argument("--site-args", default="", help="extra ansible-playbook arguments for every run, e.g. tags")
     parser.add_argument("--keep", action="store_true", help="keep the clusters and the first-converge namespaces")
-    parser.add_argument("--strategy", default="", help="Ansible strategy of every run (ANSIBLE_STRATEGY, e.g. free; "
-                                                      "default: the playbooks' own, linear)")
+    parser.add_argument("--strategy", default="",
+                        help="Ansible strategy of every run (ANSIBLE_STRATEGY, e.g. free; default: the playbooks' own)")
     parser.add_argument("--first-only", action="store_true", help="measure the first converge only")
     args = parser.parse_args()
     if args.repeat < 3:

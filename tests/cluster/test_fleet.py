@@ -168,6 +168,11 @@ def test_site_converges_every_cluster_in_parallel_then_changes_nothing(fleet):
                     client.AppsV1Api(fleet.api[name]).list_namespaced_stateful_set(DATA).items]
         spans[name] = (min(created), max(created))
     assert max(s[0] for s in spans.values()) <= min(s[1] for s in spans.values()), spans
+    # One include of each phase for the three clusters, so its tasks run on
+    # all of them together (one include per cluster, as when the loop went
+    # over the phases' contents, ran them one cluster after another).
+    assert first.output.count("TASK [neurallog.platform.reconcile : Apply the objects of phase data]") == 1, \
+        first.output[-3000:]
 
     again = fleet.site()
     assert again.returncode == 0, again.output[-4000:]

@@ -61,8 +61,8 @@ def test_a_failure_is_unreachable_only_when_the_api_server_did_not_answer(messag
 def test_the_summary_table_has_one_line_per_cluster_sorted_with_counts():
     lines = fleet.summary_table({
         "staging": {"result": "ok", "changed": "0", "urls": []},
-        "prod-us": {"result": "unreachable", "message": "the Kubernetes API server https://10.0.0.2:6443 did not "
-                                                       "answer GET /version\nsecond line"},
+        "prod-us": {"result": "unreachable",
+                    "message": "the Kubernetes API server https://10.0.0.2:6443 did not answer GET /version\nsecond line"},
         "prod-eu": {"result": "ok", "changed": 42, "urls": ["https://logs.eu.example.com",
                                                             "https://api.eu.example.com"]},
         "dr": {"result": "failed", "message": "Task failed: Not rolled out in time: redis."},
