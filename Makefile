@@ -3,7 +3,8 @@
 #                 local test cluster and run site.yml on it
 #   make test     the whole test suite (lint, sanity, unit, cluster, Molecule)
 #   make security render every inventory and example tenants, run checkov, print the figures
-#   make bench    site.yml and tenants against kubectl (build/bench/*.md); bench-profile: a no-op's profile
+#   make bench    site.yml and tenants against kubectl (build/bench/*.md); bench-profile: a no-op's profile;
+#                 bench-fleet: three clusters in parallel against one after another
 SHELL := /bin/bash
 .SHELLFLAGS := -eu -o pipefail -c
 PYTHON ?= python3
@@ -16,7 +17,7 @@ export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
 .PHONY: help deps venv binaries cluster-up cluster-down cluster-status cluster-demo kind-up kind-down kind-load molecule-kind deploy site \
-        lint sanity unit cluster-test molecule test security build bench bench-tenants bench-profile bundle images images-real clean
+        lint sanity unit cluster-test molecule test security build bench bench-tenants bench-profile bench-fleet bundle images images-real clean
 
 help:
 	@sed -n 's/^#   //p' Makefile
@@ -141,6 +142,12 @@ bench-tenants: venv
 bench-profile: venv
 	kc=$${K8S_AUTH_KUBECONFIG:-$$($(CLUSTER) up)} && \
 	  K8S_AUTH_KUBECONFIG=$$kc $(BIN)/python hack/bench/profile.py $(BENCH_PROFILE_ARGS)
+
+# A fleet: site.yml on three local clusters of its own in parallel against
+# the same three runs one after another (no-op and first converge, paired
+# runs); build/bench/fleet.md. BENCH_FLEET_ARGS goes to hack/bench/fleet.py.
+bench-fleet: venv binaries
+	$(BIN)/python hack/bench/fleet.py $(BENCH_FLEET_ARGS)
 
 # Air-gapped bundle for $(INVENTORY) (dist/neurallog-<version>-bundle.tar.gz).
 bundle: venv

@@ -200,7 +200,7 @@ class ActionModule(ControllerAction):
             plan.validate()
             plan.check(preflight=preflight)
             if cluster is not None and args["lock"]:
-                lock = self._lock(plan, args["run"], check_mode)
+                lock = self._lock(plan, args["run"], check_mode, task_vars.get("inventory_hostname", ""))
             plan.build()
             phases = plan.phases()
             notes = plan.notes()
@@ -272,14 +272,14 @@ class ActionModule(ControllerAction):
         result.update(changed=False, kinds=kinds)
         return result
 
-    def _lock(self, plan, run, check_mode):
+    def _lock(self, plan, run, check_mode, cluster=""):
         name = plan.value(plan.variables["run_lock_name"]) if "run_lock_name" in plan.variables else "neurallog-lock"
         namespace = plan.value(plan.variables["neurallog_namespace_system"])
         duration = int(plan.value(plan.variables["neurallog_lock_duration"]))
         if duration < 30:
             raise PlanError("neurallog_lock_duration must be at least 30 seconds, got %s" % duration)
         labels = plan.value(plan.variables["neurallog_common_labels"])
-        holder = default_holder(run)
+        holder = default_holder(run, cluster)
         store = ClusterLeaseStore(plan.cluster, labels)
         try:
             if check_mode:

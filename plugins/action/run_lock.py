@@ -32,16 +32,18 @@ except ImportError:  # pragma: no cover - depends on the control node; get_clien
         pass
 
 
-def default_holder(run):
-    """user@host pid <ansible-playbook pid> <run>: the worker running this
-    task is a child of the ansible-playbook process, which is the same for
-    every task of one run and differs between runs."""
+def default_holder(run, cluster=""):
+    """user@host pid <ansible-playbook pid> <run> on <cluster>: the worker
+    running this task is a child of the ansible-playbook process, which is
+    the same for every task of one run and differs between runs; the cluster
+    (inventory host) tells apart the clusters of one fleet run, so two hosts
+    of an inventory that name the same cluster cannot both hold its lock."""
     try:
         user = getpass.getuser()
     except Exception:  # pylint: disable=broad-exception-caught
         user = str(os.getuid())
-    holder = "%s@%s pid %s" % (user, socket.gethostname(), os.getppid())
-    return ("%s %s" % (holder, run)).strip()
+    holder = ("%s@%s pid %s %s" % (user, socket.gethostname(), os.getppid(), run)).strip()
+    return ("%s on %s" % (holder, cluster)) if cluster else holder
 
 
 class KubernetesLeaseStore(LeaseStore):
@@ -112,7 +114,7 @@ class ActionModule(ControllerAction):
             result.update(failed=True, msg="run_lock: duration (neurallog_lock_duration) must be at least 30 "
                                            "seconds, got %s" % args["duration"])
             return result
-        holder = args["holder"] or default_holder(args["run"])
+        holder = args["holder"] or default_holder(args["run"], (task_vars or {}).get("inventory_hostname", ""))
         try:
             store = KubernetesLeaseStore(get_client(args["kubeconfig"], args["context"], args["request_timeout"]),
                                          args["labels"])

@@ -38,9 +38,21 @@ def tenant_prune_check(live_namespaces, declared_ids, prune=False, threshold=1, 
     return prune_check(list(declared_ids or []), live_namespaces, prune, threshold, confirm)
 
 
+def tenant_from_survey(answers):
+    """The tenant mapping from a job template survey's flat answers
+    (module_utils/tenant.py survey_tenant)."""
+    from ansible.errors import AnsibleFilterError
+    from ansible_collections.neurallog.platform.plugins.module_utils.tenant import survey_tenant
+
+    try:
+        return survey_tenant(dict(answers or {}))
+    except ValueError as exc:
+        raise AnsibleFilterError(str(exc))
+
+
 class FilterModule(object):
     """Tenant helpers."""
 
     def filters(self):
         return {"tenant_offboard_plan": tenant_offboard_plan, "tenant_prune_plan": tenant_prune_plan,
-                "tenant_prune_check": tenant_prune_check}
+                "tenant_prune_check": tenant_prune_check, "tenant_from_survey": tenant_from_survey}

@@ -1452,3 +1452,42 @@ def render_groups(built):
         ("tenant-secrets", [o for o in resources if o["kind"] == "Secret"]),
         ("tenant-redis", [o for o in resources if o["kind"] == "StatefulSet"]),
     ]
+
+
+def _survey_list(value):
+    """Ids from a survey answer: a list, or text with commas, spaces or lines between them."""
+    if value is None:
+        return []
+    items = value if isinstance(value, (list, tuple)) else re.split(r"[\s,]+", str(value))
+    return [str(item).strip() for item in items if str(item).strip()]
+
+
+def survey_tenant(answers):
+    """The tenant mapping from flat answers, as an AWX / Automation Platform
+    job template survey gives them (one variable per field; docs/awx.md):
+    ``id``, ``name``, ``tier``, ``organizations`` and ``mcp_organizations``
+    (ids; the latter also get an MCP namespace), ``admin_groups`` and
+    ``member_groups``. Lists may be given as text (commas, spaces or lines
+    between the items). Empty answers are left out, so the tenant settings'
+    defaults apply; everything else is checked by the tenant plan like any
+    tenant. ValueError when ``id`` is empty."""
+    tenant_id = str(answers.get("id") or "").strip()
+    if not tenant_id:
+        raise ValueError("tenant_onboard_id: the tenant's id is required (a DNS label such as acme)")
+    tenant = {"id": tenant_id}
+    for key in ("name", "tier"):
+        value = str(answers.get(key) or "").strip()
+        if value:
+            tenant[key] = value
+    mcp = _survey_list(answers.get("mcp_organizations"))
+    organizations = []
+    for org in _survey_list(answers.get("organizations")) + mcp:
+        if org not in [o["id"] for o in organizations]:
+            organizations.append({"id": org, "mcp": org in mcp} if org in mcp else {"id": org})
+    if organizations:
+        tenant["organizations"] = organizations
+    for key in ("admin_groups", "member_groups"):
+        groups = _survey_list(answers.get(key))
+        if groups:
+            tenant[key] = groups
+    return tenant

@@ -15,8 +15,9 @@ version_added: 0.1.0
 author: NeuralLog Platform Engineering (@neurallog)
 description:
   - Keeps two playbook runs from writing to one cluster at once. The lock is a
-    C(coordination.k8s.io/v1) Lease with the holder (C(user@host pid <ansible-playbook pid> <run>)),
-    C(leaseDurationSeconds) and C(renewTime).
+    C(coordination.k8s.io/v1) Lease with the holder
+    (C(user@host pid <ansible-playbook pid> <run> on <inventory host>), so each cluster of a fleet run has
+    its own), C(leaseDurationSeconds) and C(renewTime).
   - O(state=present) creates the Lease if absent, renews it if this run holds it, takes it over with a
     warning if it expired, and fails naming the holder if another run holds it. Every write is optimistic
     (create-if-absent, replace at the resourceVersion read), so of two runs started at the same moment

@@ -108,10 +108,10 @@ EXAMPLES = r"""
     name: neurallog.platform.reconcile
     tasks_from: phase
   vars:
-    neurallog_plan: {lock: null}
-  loop: "{{ __tenant_plan.phases }}"
+    neurallog_plan: {lock: null, phases: "{{ __tenant_plan.phases }}"}
+  loop: "{{ __tenant_plan.phases | map(attribute='name') | list }}"
   loop_control:
-    loop_var: reconcile_phase
+    loop_var: reconcile_phase_name
 """
 
 RETURN = r"""
