@@ -11,13 +11,17 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import os
 import shutil
+import subprocess
+import sys
+from pathlib import Path
 
 import kubernetes_validate
 import pytest
 import yaml
 
-from test_render import VERSIONS, render_into
+from test_render import ROOT, VERSIONS, render_into
 
 WORKLOAD_KINDS = {"Deployment", "StatefulSet", "DaemonSet", "Job", "CronJob", "ReplicaSet", "Pod"}
 FIXED_IDS = {"runAsUser", "runAsGroup", "fsGroup"}
@@ -195,3 +199,24 @@ def test_nothing_else_differs_from_the_plain_render(renders):
         + [("tenant-demo", "redis")]
         + [("neurallog-system", name) for name in ("api-gateway", "tenant-router", "api-service", "log-service",
                                                    "rule-service", "mcp-service", "auth-service", "action-service")])
+
+
+@pytest.mark.parametrize("extra,message", [
+    (["neurallog_openshift=maybe"], "value of neurallog_openshift must be one of: auto, True, False, true, false, got: maybe"),
+    (["neurallog_openshift=true", "ingress_route_termination=reencrypt", "ingress_tls_mode=none"],
+     "ingress_route_termination 'reencrypt' needs a certificate: ingress_tls_mode may not be 'none'"),
+    (["neurallog_openshift=true", "ingress_route_termination=passthrough"],
+     "ingress_route_termination must be one of: edge, reencrypt"),
+])
+def test_bad_settings_fail_before_anything_is_written(tmp_path, extra, message):
+    env = dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"),
+               K8S_AUTH_KUBECONFIG=str(tmp_path / "none"), KUBECONFIG=str(tmp_path / "none"))
+    cmd = [str(Path(sys.executable).parent / "ansible-playbook"), "site.yml", "-i", "inventories/local",
+           "-e", "neurallog_render_dir=%s" % (tmp_path / "out")]
+    for arg in extra:
+        cmd += ["-e", arg]
+    proc = subprocess.run(cmd, cwd=str(ROOT), env=env, capture_output=True, text=True, timeout=600, check=False)
+    output = " ".join((proc.stdout + proc.stderr).split())
+    assert proc.returncode != 0
+    assert message in output, output[-3000:]
+    assert not (tmp_path / "out").exists()
