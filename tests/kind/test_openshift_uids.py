@@ -14,7 +14,11 @@ A stage of ``KIND_STAGES=1 make test`` (on the cluster of its ``kind up``
 stage); alone, as root on a machine with Docker and the images built
 (``hack/images/build.sh all``):
 ``NEURALLOG_CLUSTER_PREFIX=<you>- .venv/bin/pytest tests/kind/test_openshift_uids.py``
-(``NEURALLOG_KIND_KEEP=1`` keeps the cluster afterwards).
+(``NEURALLOG_KIND_KEEP=1`` keeps the cluster afterwards). On a Docker engine
+shared with other checkouts, which build the same tags from their own trees,
+tag this checkout's images under names of your own and pass them as
+``NEURALLOG_KIND_TEST_IMAGES='{"postgresql": "<ref>", "redis": "<ref>",
+"elasticsearch": "<ref>"}'``.
 """
 
 from __future__ import annotations
@@ -52,11 +56,24 @@ def kubectl(kubeconfig: str, *args: str, check: bool = True, **kw) -> subprocess
     return run(str(KUBECTL), "--kubeconfig", kubeconfig, *args, check=check, **kw)
 
 
+# NEURALLOG_KIND_TEST_IMAGES: {"postgresql": ref, ...}, images to use instead
+# of the inventory's references, e.g. tags of one's own on a Docker engine
+# that other checkouts also build the inventory's tags in.
+IMAGES = json.loads(os.environ.get("NEURALLOG_KIND_TEST_IMAGES") or "{}")
+
+
+def _override(ref: str) -> dict:
+    name, tag = ref.rsplit(":", 1)
+    registry, repository = name.split("/", 1)
+    return {"registry": registry, "repository": repository, "tag": tag}
+
+
 def render(folder: Path) -> list[dict]:
     env = dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"),
                K8S_AUTH_KUBECONFIG=str(folder / "none"), KUBECONFIG=str(folder / "none"))
+    overrides = json.dumps({"neurallog_image_overrides": dict((k, _override(v)) for k, v in IMAGES.items())})
     proc = subprocess.run([str(Path(sys.executable).parent / "ansible-playbook"), "site.yml", "-i", str(INVENTORY),
-                           "-e", f"neurallog_render_dir={folder}", "-e", "neurallog_openshift=true"],
+                           "-e", f"neurallog_render_dir={folder}", "-e", "neurallog_openshift=true", "-e", overrides],
                           cwd=str(ROOT), env=env, capture_output=True, text=True, check=False, timeout=600)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]
     docs = []
@@ -70,6 +87,7 @@ def render(folder: Path) -> list[dict]:
 def _image_refs() -> list[str]:
     out = run(sys.executable, str(ROOT / "hack" / "images" / "refs.py"), str(INVENTORY)).stdout.split("\n")
     refs = dict(line.split()[:2] for line in out if line.strip())
+    refs.update(IMAGES)
     return [refs[key] for key in SERVICES]
 
 
@@ -193,3 +211,24 @@ def test_elasticsearch_indexes_a_document_as_that_uid(data_services):
     owners = pod_exec(kubeconfig, "elasticsearch-0", "elasticsearch",
                       "stat -c '%u' /usr/share/elasticsearch/data/_state /usr/share/elasticsearch/config/elasticsearch.keystore")
     assert set(owners.split()) == {str(UID)}, owners
+
+
+@pytest.mark.parametrize("service", SERVICES)
+def test_every_exec_probe_passes_as_that_uid(data_services, service):
+    """The probes run as the kubelet runs them: outside the entrypoint (no
+    nss_wrapper), with the container's environment. PostgreSQL's liveness
+    probe names no user: without PGUSER libpq finds no user name for the
+    UID and pg_isready does not even try (exit 3)."""
+    kubeconfig = data_services["kubeconfig"]
+    spec = json.loads(kubectl(kubeconfig, "-n", NAMESPACE, "get", "statefulset", service, "-o", "json").stdout)
+    checked = []
+    for container in spec["spec"]["template"]["spec"]["containers"]:
+        for kind in ("startupProbe", "readinessProbe", "livenessProbe"):
+            command = ((container.get(kind) or {}).get("exec") or {}).get("command")
+            if not command:
+                continue
+            proc = kubectl(kubeconfig, "-n", NAMESPACE, "exec", f"{service}-0", "-c", container["name"], "--",
+                           *command, check=False)
+            assert proc.returncode == 0, (service, kind, proc.returncode, proc.stdout[-500:], proc.stderr[-500:])
+            checked.append(kind)
+    assert checked, f"{service} has no exec probe"
