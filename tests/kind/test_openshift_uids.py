@@ -137,7 +137,7 @@ def data_services(cluster):
                       input="\n---\n".join(yaml.safe_dump(o) for o in objects), check=False)
     assert applied.returncode == 0, applied.stderr[-3000:]
     for service in SERVICES:
-        status = kubectl(cluster, "-n", NAMESPACE, "rollout", "status", f"statefulset/{service}", "--timeout=420s",
+        status = kubectl(cluster, "-n", NAMESPACE, "rollout", "status", f"statefulset/{service}", "--timeout=900s",
                          check=False)
         if status.returncode != 0:
             pods = kubectl(cluster, "-n", NAMESPACE, "get", "pods", "-o", "wide", check=False).stdout
