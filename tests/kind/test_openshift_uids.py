@@ -23,6 +23,7 @@ tag this checkout's images under names of your own and pass them as
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import subprocess
@@ -157,7 +158,6 @@ def pod_exec(kubeconfig: str, pod: str, container: str, script: str, stdin: str 
 
 
 def secret_value(secrets: list[dict], name: str, key: str, namespace: str = NAMESPACE) -> str:
-    import base64
     secret = next(s for s in secrets if s["metadata"]["name"] == name and s["metadata"]["namespace"] == namespace)
     return base64.b64decode(secret["data"][key]).decode()
 

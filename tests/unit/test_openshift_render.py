@@ -179,7 +179,7 @@ def test_nothing_else_differs_from_the_plain_render(renders):
         if key[0] in WORKLOAD_KINDS:
             pod = ["spec", "template", "spec"]
             paths = [pod + ["securityContext", field] for field in FIXED_IDS]
-            for index, container in enumerate(before["spec"]["template"]["spec"]["containers"]):
+            for index in range(len(before["spec"]["template"]["spec"]["containers"])):
                 paths += [pod + ["containers", index, "securityContext", f] for f in FIXED_IDS]
             if key == ("StatefulSet", "neurallog-data", "postgresql"):
                 env = after["spec"]["template"]["spec"]["containers"][0]["env"]
