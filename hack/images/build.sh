@@ -81,7 +81,7 @@ report() {
 # Debian packages of each image (dependencies resolved by apt in the base).
 declare -A packages=(
   [redis]="redis-server"
-  [postgres]="postgresql-15"
+  [postgres]="postgresql-15 libnss-wrapper"
   [elasticsearch]="openjdk-17-jre-headless tini curl ca-certificates"
   [standin]="python3 python3-psycopg python3-redis ca-certificates"
 )

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Writes the CustomResourceDefinitions of the optional APIs the collection
 # adapts to (Prometheus Operator, Gateway API, VPA) into one YAML stream and
-# prints its path. The CRDs come from the projects' own Go modules, at the
+# prints its path; `crds.sh openshift` does the same for OpenShift's Route
+# and SecurityContextConstraints (the two API groups the preflight takes for
+# OpenShift). The CRDs come from the projects' own Go modules, at the
 # versions pinned in versions.env, downloaded once into the Go module cache.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -11,11 +13,33 @@ cache=${NEURALLOG_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/neurallog}
 out="$cache/crds/prometheus-operator-$PROMETHEUS_OPERATOR_VERSION-gateway-api-$GATEWAY_API_VERSION-vpa-$VPA_VERSION.yaml"
 export GOFLAGS=-mod=mod GOTOOLCHAIN=local
 
+module_dir() {
+  (cd "$cache/crds" && go mod download -json "$1" | sed -n 's/.*"Dir": "\(.*\)".*/\1/p')
+}
+
+case "${1:-optional}" in
+  optional) ;;
+  openshift)
+    out="$cache/crds/openshift-api-$OPENSHIFT_API_VERSION.yaml"
+    if [ ! -s "$out" ]; then
+      mkdir -p "$cache/crds"
+      api=$(module_dir "github.com/openshift/api@$OPENSHIFT_API_VERSION")
+      [ -n "$api" ] || { echo "crds.sh: github.com/openshift/api@$OPENSHIFT_API_VERSION not downloaded" >&2; exit 1; }
+      tmp=$(mktemp "$out.XXXXXX")
+      {
+        # the Default feature set's CRDs, as OpenShift's own manifests hold them
+        printf -- '---\n'; cat "$api/route/v1/zz_generated.crd-manifests/routes.crd.yaml"
+        printf -- '---\n'; cat "$api/security/v1/zz_generated.crd-manifests/0000_03_config-operator_01_securitycontextconstraints.crd.yaml"
+      } >"$tmp"
+      chmod 0644 "$tmp" && mv "$tmp" "$out"
+    fi
+    echo "$out"
+    exit 0 ;;
+  *) echo "usage: crds.sh [optional|openshift]" >&2; exit 2 ;;
+esac
+
 if [ ! -s "$out" ]; then
   mkdir -p "$cache/crds"
-  module_dir() {
-    (cd "$cache/crds" && go mod download -json "$1" | sed -n 's/.*"Dir": "\(.*\)".*/\1/p')
-  }
   prom=$(module_dir "github.com/prometheus-operator/prometheus-operator@$PROMETHEUS_OPERATOR_VERSION")
   gateway=$(module_dir "sigs.k8s.io/gateway-api@$GATEWAY_API_VERSION")
   vpa=$(module_dir "k8s.io/autoscaler/vertical-pod-autoscaler@$VPA_VERSION")

@@ -14,6 +14,7 @@ from ansible.errors import AnsibleError
 
 from ansible_collections.neurallog.platform.plugins.action.run_lock import default_holder
 from ansible_collections.neurallog.platform.plugins.module_utils import manifests as manifest_utils
+from ansible_collections.neurallog.platform.plugins.module_utils import openshift as openshift_utils
 from ansible_collections.neurallog.platform.plugins.module_utils import run_lock as lock_utils
 from ansible_collections.neurallog.platform.plugins.module_utils import undeclared as undeclared_utils
 from ansible_collections.neurallog.platform.plugins.plugin_utils.compile_cache import CompileCache
@@ -37,9 +38,18 @@ def preflight(plan):
     """The cluster checks: Kubernetes version, optional APIs, StorageClass."""
     overrides = plan.value(plan.variables["preflight_capability_overrides"]) or {}
     forced = dict((key, value) for key, value in overrides.items() if value is not None)
+    setting = plan.value(plan.variables.get("neurallog_openshift", "auto"))
+    try:
+        openshift_utils.forced(setting)
+    except openshift_utils.OpenShiftSettingError as exc:
+        raise PlanError(str(exc))
     if plan.cluster is None:
         capabilities = dict(plan.value(plan.variables["preflight_render_capabilities"]) or {})
         capabilities.update(forced)
+        # render mode: OpenShift only when neurallog_openshift says so (or,
+        # for the list of kinds, every optional API assumed on)
+        capabilities["openshift"] = bool(capabilities.get("openshift")) if openshift_utils.forced(setting) is None \
+            else openshift_utils.forced(setting)
         plan.facts.update(preflight_kubernetes_version="", preflight_capabilities=capabilities)
         return
     version = plan.cluster.version()
@@ -50,9 +60,12 @@ def preflight(plan):
     detected = dict((name, plan.cluster.served(api["api"], api["kind"])) for name, api in apis.items())
     capabilities = dict(detected)
     capabilities.update(forced)
+    capabilities["openshift"], detected["openshift"] = openshift_utils.resolve(setting, plan.cluster.served)
     minimum = str(plan.value(plan.variables["preflight_min_kubernetes_version"]))
-    missing = [name for name, on in capabilities.items() if on and not detected.get(name)]
+    missing = [name for name, on in capabilities.items() if on and not detected.get(name) and name != "openshift"]
     problems = []
+    if capabilities["openshift"] and not detected["openshift"]:
+        problems.append(openshift_utils.missing_message(setting))
     if _version_tuple(server) < _version_tuple(minimum):
         problems.append("Kubernetes %s is older than preflight_min_kubernetes_version (%s)." % (server, minimum))
     if missing:

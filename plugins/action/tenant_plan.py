@@ -13,6 +13,7 @@ from ansible.module_utils.parsing.convert_bool import boolean
 
 from ansible_collections.neurallog.platform.plugins.action.plan import write_render
 from ansible_collections.neurallog.platform.plugins.module_utils import manifests as manifest_utils
+from ansible_collections.neurallog.platform.plugins.module_utils import openshift as openshift_utils
 from ansible_collections.neurallog.platform.plugins.module_utils import tenant as tenant_utils
 from ansible_collections.neurallog.platform.plugins.plugin_utils.cluster import Cluster, ClusterError
 from ansible_collections.neurallog.platform.plugins.plugin_utils.controller_action import ControllerAction
@@ -80,6 +81,15 @@ class ActionModule(ControllerAction):
                     out.update(failed=True, msg=prune["refusal"])
                     return out
         settings = self.settings(task_vars)
+        try:
+            settings["openshift"], detected = openshift_utils.resolve(
+                settings.get("openshift", "auto"), cluster.served if cluster is not None else None)
+        except openshift_utils.OpenShiftSettingError as exc:
+            out.update(failed=True, msg=str(exc))
+            return out
+        if settings["openshift"] and detected is False:
+            out.update(failed=True, msg=openshift_utils.missing_message(task_vars.get("neurallog_openshift")))
+            return out
         valid = tenant_utils.validate_tenants(tenants, settings)
         ids = [tenant["id"] for tenant in valid]
         if cluster is not None:

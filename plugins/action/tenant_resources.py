@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from ansible.plugins.action import ActionBase
 
+from ansible_collections.neurallog.platform.plugins.module_utils import openshift as openshift_utils
 from ansible_collections.neurallog.platform.plugins.module_utils.tenant import DEFAULT_SETTINGS, ROLE_SETTINGS
 
 
@@ -22,6 +23,12 @@ class ActionModule(ActionBase):
         for setting in ROLE_SETTINGS:
             if args.get(setting) is None and setting in DEFAULT_SETTINGS:
                 args[setting] = DEFAULT_SETTINGS[setting]
+        # auto | true | false: no cluster is asked here, so auto is false
+        try:
+            args["openshift"] = openshift_utils.resolve(args.get("openshift"))[0]
+        except openshift_utils.OpenShiftSettingError as exc:
+            result.update(failed=True, msg=str(exc))
+            return result
         result.update(self._execute_module(module_name="neurallog.platform.tenant_resources", module_args=args,
                                            task_vars=task_vars))
         return result

@@ -6,8 +6,10 @@
 A description names a namespace, the pods it protects and who may reach them
 on which ports; ``deny: true`` makes the namespace's default-deny policy.
 Peers are namespaces (selected by ``kubernetes.io/metadata.name``, which the
-API server sets and nobody can forge), pods of the policy's own namespace, or
-every tenant namespace (label ``tenant``). Errors name the setting and what is
+API server sets and nobody can forge), namespaces by labels
+(``namespace_labels``: OpenShift's ``policy-group.network.openshift.io/ingress``
+that its router's namespace and host network carry), pods of the policy's
+own namespace, or every tenant namespace (label ``tenant``). Errors name the setting and what is
 allowed."""
 
 from __future__ import absolute_import, division, print_function
@@ -19,7 +21,7 @@ import re
 NAME_RE = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
 PROTOCOLS = ("TCP", "UDP", "SCTP")
 POLICY_KEYS = ("name", "namespace", "deny", "pods", "from", "ports")
-PEER_KEYS = ("namespace", "pods", "tenants")
+PEER_KEYS = ("namespace", "namespace_labels", "pods", "tenants")
 NAMESPACE_NAME_LABEL = "kubernetes.io/metadata.name"
 TENANT_LABEL = "tenant"
 
@@ -78,13 +80,22 @@ def _peer(path, peer, errors):
             errors.append("%s.namespace: %r is not a namespace name" % (path, peer["namespace"]))
             return None
         out["namespaceSelector"] = {"matchLabels": {NAMESPACE_NAME_LABEL: peer["namespace"]}}
+    if "namespace_labels" in peer:
+        selector = peer["namespace_labels"]
+        # label values may be empty here (policy-group.network.openshift.io/ingress: "")
+        if "namespace" in peer or not isinstance(selector, dict) or not selector or not all(
+                isinstance(k, str) and k and isinstance(v, str) for k, v in selector.items()):
+            errors.append("%s.namespace_labels: must be a non-empty mapping of label names to strings, without "
+                          "namespace, got %r" % (path, selector))
+            return None
+        out["namespaceSelector"] = {"matchLabels": dict(sorted(selector.items()))}
     if "pods" in peer:
         pods = _labels(path + ".pods", peer["pods"], errors)
         # An empty selector is written as {}: the API server drops an empty
         # matchLabels, and a re-run would then see a difference.
         out["podSelector"] = {"matchLabels": pods} if pods else {}
     if not out:
-        errors.append("%s: needs namespace, pods or tenants" % path)
+        errors.append("%s: needs namespace, namespace_labels, pods or tenants" % path)
         return None
     return out
 

@@ -44,6 +44,7 @@ from ansible_collections.neurallog.platform.plugins.module_utils.manifests impor
     stamp_applied_hash,
 )
 from ansible_collections.neurallog.platform.plugins.module_utils.merge import merge
+from ansible_collections.neurallog.platform.plugins.module_utils.openshift import restricted_pod_security
 from ansible_collections.neurallog.platform.plugins.module_utils.quantity import (
     canonical_quantity,
     canonical_resources,
@@ -151,6 +152,7 @@ ROLE_SETTINGS = {
     "ingress_domain": ("tenant", "tenant_ingress_domain"),
     "ingress_denied_annotations": ("tenant", "tenant_ingress_denied_annotations"),
     "data_access": ("globals", "neurallog_tenant_data_access"),
+    "openshift": ("globals", "neurallog_openshift"),
     "image_pull_policy": ("globals", "neurallog_image_pull_policy"),
     "image_pull_secrets": ("globals", "neurallog_image_pull_secrets"),
     "storage_class": ("globals", "neurallog_storage_class"),
@@ -1164,10 +1166,16 @@ def _redis(settings, tenant, namespace, password):
             {"name": "redis-auth", "mountPath": REDIS_AUTH_DIR, "readOnly": True},
         ],
     }
+    # OpenShift (settings' openshift true): no fixed UID, GID or fsGroup, the
+    # restricted-v2 SCC assigns them (the image's /data works for any UID in
+    # the fsGroup, docs/openshift.md)
+    pod_security, container["securityContext"] = restricted_pod_security(
+        {"fsGroup": REDIS_UID, "fsGroupChangePolicy": "OnRootMismatch",
+         "runAsNonRoot": True, "seccompProfile": {"type": "RuntimeDefault"}},
+        container["securityContext"], settings.get("openshift") is True)
     pod_spec = {
         "automountServiceAccountToken": False,
-        "securityContext": {"fsGroup": REDIS_UID, "fsGroupChangePolicy": "OnRootMismatch",
-                            "runAsNonRoot": True, "seccompProfile": {"type": "RuntimeDefault"}},
+        "securityContext": pod_security,
         "containers": [container],
         "volumes": [
             {"name": "redis-config", "configMap": {"name": REDIS_CONFIGMAP}},

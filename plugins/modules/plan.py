@@ -101,7 +101,9 @@ lock:
   type: dict
   returned: always
 capabilities:
-  description: The optional APIs, detected or forced.
+  description:
+    - The optional APIs, detected or forced (C(cert_manager), C(vpa), C(gateway_api), C(prometheus_operator)),
+      and C(openshift) (C(neurallog_openshift), docs/openshift.md).
   type: dict
   returned: always
 kubernetes_version:

@@ -113,6 +113,13 @@ options:
         only through the platform services.
       - Default C(neurallog_tenant_data_access) of the globals role (false).
     type: bool
+  openshift:
+    description:
+      - OpenShift (OKD) objects - the tenant Redis without a fixed runAsUser, runAsGroup or fsGroup
+        (the restricted-v2 SecurityContextConstraints assign them).
+      - The action resolves C(neurallog_openshift) of the globals role (C(auto) is false here, no
+        cluster is asked); C(neurallog.platform.tenant_plan) detects the cluster.
+    type: bool
   admin_group_format:
     description: Admin group of tenants that list no C(admin_groups); C({tenant}) is replaced by the id.
     type: str
@@ -294,6 +301,7 @@ def main():
             system_namespace_labels=dict(type="dict"),
             data_namespace_labels=dict(type="dict"),
             data_access=dict(type="bool"),
+            openshift=dict(type="bool"),
             admin_group_format=dict(type="str"),
             member_group_format=dict(type="str"),
             redis_image=dict(type="str", required=True),

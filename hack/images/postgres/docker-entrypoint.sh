@@ -9,8 +9,28 @@
 #   the database, then every /docker-entrypoint-initdb.d/ script (*.sh run
 #   or sourced, *.sql / *.sql.gz through psql) against a temporary server that
 #   listens on the socket only; an initialised PGDATA is started as it is;
-# - arguments starting with '-' go to postgres; as root it drops to postgres.
+# - arguments starting with '-' go to postgres; as root it drops to postgres;
+# - started under a UID that /etc/passwd does not name (OpenShift's
+#   restricted-v2 assigns one of the namespace's range, group 0), initdb and
+#   postgres, which look their user up, get one from nss_wrapper (files in
+#   /tmp, so a read-only root file system is fine), as in the official image.
 set -Eeo pipefail
+
+nss_wrapper_user() {
+  local uid wrapper
+  uid=$(id -u)
+  getent passwd "$uid" >/dev/null 2>&1 && return 0
+  for wrapper in /usr/lib/*/libnss_wrapper.so /usr/lib/libnss_wrapper.so; do
+    [ -s "$wrapper" ] || continue
+    NSS_WRAPPER_PASSWD=$(mktemp)
+    NSS_WRAPPER_GROUP=$(mktemp)
+    export LD_PRELOAD="$wrapper" NSS_WRAPPER_PASSWD NSS_WRAPPER_GROUP
+    printf 'postgres:x:%s:%s:PostgreSQL:%s:/bin/false\n' "$uid" "$(id -g)" "$PGDATA" > "$NSS_WRAPPER_PASSWD"
+    printf 'postgres:x:%s:\n' "$(id -g)" > "$NSS_WRAPPER_GROUP"
+    return 0
+  done
+  echo "warning: uid $uid has no passwd entry and libnss_wrapper.so is missing: initdb will fail" >&2
+}
 
 file_env() {
   local var=$1 file_var="${1}_FILE" default=${2:-}
@@ -89,6 +109,7 @@ if [ "${1:-}" = postgres ]; then
     chmod 700 "$PGDATA"
     exec setpriv --reuid=postgres --regid=postgres --init-groups "$0" "$@"
   fi
+  nss_wrapper_user
   file_env POSTGRES_PASSWORD
   file_env POSTGRES_USER postgres
   file_env POSTGRES_DB "$POSTGRES_USER"
