@@ -1,6 +1,6 @@
 """Fleets (docs/fleets.md): the playbooks' targets, the closing table
 (module_utils/fleet.py) and the run lock's holder per cluster. The runs
-against three clusters at once are in tests/cluster/test_fleet.py."""
+against three clusters at once are in tests/cluster/test_fleet_clusters.py."""
 
 import re
 from pathlib import Path

@@ -13,6 +13,7 @@ tests do, to keep the file short; the tests run in order on the same
 clusters and the outage comes last (kwok leaves pods unready after their
 node was NotReady)."""
 
+import base64
 import json
 import os
 import re
@@ -205,6 +206,27 @@ def test_each_cluster_gets_only_its_own_tenants(fleet):
     assert tenants == {"cluster-a": ["alpha"], "cluster-b": ["beta"], "cluster-c": []}
 
 
+def test_diagnostics_writes_one_folder_per_cluster(fleet):
+    out = fleet.tmp / "diagnostics"
+    proc = fleet.run("playbooks/diagnostics.yml", neurallog_diagnostics_dir=str(out))
+    assert proc.returncode == 0, proc.output[-4000:]
+    assert all(recap(proc.output)[name][1:] == (0, 0) for name in CLUSTERS), proc.output[-3000:]
+    assert sorted(p.name for p in out.iterdir()) == sorted(CLUSTERS)
+    for name in CLUSTERS:
+        # each folder holds that cluster's objects: its own Redis replicas
+        docs = list(yaml.safe_load_all((out / name / ("%s_StatefulSet.yaml" % DATA)).read_text()))
+        redis = [d for d in docs if d and d["metadata"]["name"] == "redis"]
+        assert [d["spec"]["replicas"] for d in redis] == [1 if name == "cluster-b" else 3], (name, docs)
+        secrets = (out / name / "secrets.txt").read_text()
+        for secret in CREDENTIALS:
+            assert secret in secrets
+        for key, value in fleet.credentials(name)["database-credentials"].items():
+            if not key.endswith("password"):
+                continue
+            # names and keys only, never a password
+            assert value not in secrets and base64.b64decode(value).decode() not in secrets
+
+
 def test_a_failing_canary_stops_the_upgrade_before_the_second_batch(fleet):
     # The canary (first batch, one cluster) names a StorageClass that cluster
     # lacks, which its plan refuses; the upgrade (a new Redis image) must not
@@ -247,3 +269,16 @@ def test_with_one_api_server_down_the_others_converge_and_the_summary_names_it(f
     assert table[down][0] == "unreachable", table
     assert server in table[down][2], table
     assert "1 unreachable" in proc.output
+
+
+def test_uninstall_removes_the_platform_from_every_cluster_and_keeps_the_data(fleet):
+    # last: it removes what the other tests installed
+    proc = fleet.run("playbooks/uninstall.yml")
+    assert proc.returncode == 0, proc.output[-4000:]
+    assert all(recap(proc.output)[name][2] == 0 for name in CLUSTERS), proc.output[-3000:]
+    for name in CLUSTERS:
+        apps = client.AppsV1Api(fleet.api[name])
+        assert [s.metadata.name for s in apps.list_namespaced_stateful_set(DATA).items] == [], name
+        # the passwords that protect the kept volumes stay
+        kept = [s.metadata.name for s in fleet.core(name).list_namespaced_secret(DATA).items]
+        assert kept, (name, kept)
