@@ -116,6 +116,7 @@ build_go() {
 # built with fewer plugins, kube-router gets fixed dependencies.
 wrapper_build() {
   local name=$1 stamp=$2 pkg=$3 ldflags=$4 src=$5; shift 5
+  local requirements=("$@")
   stamp_ok "$name" "$stamp" && return 0
   _wrapper_build() {
     local dir="$kc/work/$name" req
@@ -125,7 +126,7 @@ wrapper_build() {
       cd "$dir"
       {
         printf 'module neurallog.local/%s\n\ngo 1.25\n\nrequire (\n' "$name"
-        for req in "$@"; do printf '\t%s %s\n' "${req%@*}" "${req##*@}"; done
+        for req in "${requirements[@]}"; do printf '\t%s %s\n' "${req%@*}" "${req##*@}"; done
         printf ')\n'
       } >go.mod
       go mod tidy
