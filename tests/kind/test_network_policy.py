@@ -194,11 +194,15 @@ def tenants(cluster):
     assert load.returncode == 0, f"cluster.sh load {REDIS_IMAGE} failed (hack/images/build.sh redis builds it):\n{load.stderr}"
     settings = {"redis_image": REDIS_IMAGE}
     built = tenant_module.build_resources([{"id": TENANT_A}, {"id": TENANT_B}], settings)
-    objects = [o for o in built["resources"]]
+    objects = list(built["resources"])
     namespaces = [o["metadata"]["name"] for o in objects if o["kind"] == "Namespace"]
     policies = [o for o in objects if o["kind"] == "NetworkPolicy"]
     assert {p["metadata"]["namespace"] for p in policies} == set(namespaces)
     system_labels = tenant_module.DEFAULT_SETTINGS["system_namespace_labels"]
+    # Namespaces of an earlier run of these tests still being deleted.
+    for ns in namespaces + [SYSTEM]:
+        wait_for(f"namespace {ns} of an earlier run deleted", lambda ns=ns: not kubectl(
+            cluster, "get", "namespace", ns, "-o", "jsonpath={.metadata.deletionTimestamp}", check=False).stdout, 300)
     had_system = kubectl(cluster, "get", "namespace", SYSTEM, check=False).returncode == 0
     apply(cluster, [{"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": SYSTEM, "labels": system_labels}}])
     apply(cluster, [o for o in objects if o["kind"] == "Namespace"])
@@ -207,7 +211,7 @@ def tenants(cluster):
         kubectl(cluster, "-n", ns, "rollout", "status", f"statefulset/{tenant_module.REDIS_NAME}", "--timeout=240s")
         pod = redis_pod(cluster, ns)
         wait_for(f"the policy agent's rules for {ns}/{pod['metadata']['name']}",
-                 lambda: policy_chains(ns, pod["metadata"]["name"]))
+                 lambda ns=ns, name=pod["metadata"]["name"]: policy_chains(ns, name))
     yield {"kubeconfig": cluster, "policies": policies, "namespaces": namespaces}
     kubectl(cluster, "delete", "namespace", *namespaces, "--wait=false", check=False)
     if not had_system:
@@ -283,6 +287,6 @@ def test_without_the_policies_the_same_connection_succeeds(tenants):
     # The agent takes the policies' chains out of the pods' chains.
     for ns in (f"tenant-{TENANT_A}", other_ns):
         pod = redis_pod(kubeconfig, ns)["metadata"]["name"]
-        wait_for(f"the policy agent removing the policies of {ns}/{pod}", lambda: not policy_chains(ns, pod))
+        wait_for(f"the policy agent removing the policies of {ns}/{pod}", lambda ns=ns, pod=pod: not policy_chains(ns, pod))
     result, _ = connect(kubeconfig, f"tenant-{TENANT_A}", "np-open", other["status"]["podIP"])
     assert result.startswith("connected reply=-NOAUTH"), result
