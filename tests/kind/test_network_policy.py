@@ -263,7 +263,7 @@ def test_tenant_cannot_reach_another_tenants_redis(tenants):
 def test_system_namespace_reaches_a_tenants_redis(tenants):
     kubeconfig = tenants["kubeconfig"]
     other = redis_pod(kubeconfig, f"tenant-{TENANT_B}")["status"]["podIP"]
-    result, _ = connect(kubeconfig, SYSTEM, "np-system", other)
+    result, _elapsed = connect(kubeconfig, SYSTEM, "np-system", other)
     assert result.startswith("connected reply=-NOAUTH"), result
 
 
@@ -288,5 +288,5 @@ def test_without_the_policies_the_same_connection_succeeds(tenants):
     for ns in (f"tenant-{TENANT_A}", other_ns):
         pod = redis_pod(kubeconfig, ns)["metadata"]["name"]
         wait_for(f"the policy agent removing the policies of {ns}/{pod}", lambda ns=ns, pod=pod: not policy_chains(ns, pod))
-    result, _ = connect(kubeconfig, f"tenant-{TENANT_A}", "np-open", other["status"]["podIP"])
+    result, _elapsed = connect(kubeconfig, f"tenant-{TENANT_A}", "np-open", other["status"]["podIP"])
     assert result.startswith("connected reply=-NOAUTH"), result
