@@ -4,11 +4,13 @@
 #   kind                the kind binary (KIND_VERSION, Go module proxy)
 #   go                  the node's Go components: containerd, ctr and the runc
 #                       shim, crictl, CoreDNS, etcd, local-path-provisioner,
-#                       pause, and kubelet/kubeadm/kube-proxy/control plane
+#                       pause, kube-router (the NetworkPolicy agent), and
+#                       kubelet/kubeadm/kube-proxy/control plane
 #                       (hack/localcluster/build.sh, same wrapper module)
 #   rootfs              Debian roots from the apt mirror (debootstrap): a small
 #                       one for images that need iptables, the node's base
 #   images              the component images, saved as one archive per image
+#   kube-router-image   prints the name of the NetworkPolicy agent's image
 #   node                the node image neurallog.local/kind-node:<key>
 #   all (default)       everything; prints the node image name
 #
@@ -101,47 +103,66 @@ build_go() {
   build_coredns "$coredns"
   build_etcd "v${etcd%-*}"
   build_pause
+  build_kube_router
 }
 
-# etcd at the version kubeadm expects, through the same wrapper module as the
-# local cluster's etcd (etcd's own modules use relative replace directives).
-build_etcd() {
-  local v=$1
-  stamp_ok etcd "$v" && return 0
-  _build_etcd() {
-    local dir="$kc/work/etcd-$v"
+# wrapper_build NAME STAMP PKG LDFLAGS SOURCES MODULE@VERSION...: builds
+# PKG as $bin/NAME in a module of its own, neurallog.local/NAME, that holds
+# the *.go files of the folder SOURCES (none: -) and requires each
+# MODULE@VERSION given: the program's module first, then any dependency
+# raised above the version the program asks for (MVS keeps the highest).
+# Used where `go install MODULE/cmd/...@VERSION` cannot work or cannot raise
+# a dependency: etcd's modules use relative replace directives, CoreDNS is
+# built with fewer plugins, kube-router gets fixed dependencies.
+wrapper_build() {
+  local name=$1 stamp=$2 pkg=$3 ldflags=$4 src=$5; shift 5
+  local requirements=("$@")
+  stamp_ok "$name" "$stamp" && return 0
+  _wrapper_build() {
+    local dir="$kc/work/$name" req
     rm -rf "$dir" && mkdir -p "$dir"
-    cp "$root/hack/localcluster/etcd/main.go" "$dir/"
+    [ "$src" = - ] || cp "$src"/*.go "$dir/"
     (
       cd "$dir"
-      printf 'module neurallog.local/etcd\n\ngo 1.25\n\nrequire go.etcd.io/etcd/server/v3 %s\n' "$v" >go.mod
+      {
+        printf 'module neurallog.local/%s\n\ngo 1.25\n\nrequire (\n' "$name"
+        for req in "${requirements[@]}"; do printf '\t%s %s\n' "${req%@*}" "${req##*@}"; done
+        printf ')\n'
+      } >go.mod
       go mod tidy
-      go build -trimpath -ldflags "-s -w" -o "$bin/etcd" .
+      go build -trimpath -ldflags "-s -w $ldflags" -o "$bin/$name" "$pkg"
     )
   }
-  timed etcd "$v" _build_etcd
-  stamp etcd "$v"
+  timed "$name" "$stamp" _wrapper_build
+  stamp "$name" "$stamp"
+}
+
+# etcd at the version kubeadm expects, through the same wrapper as the local
+# cluster's etcd.
+build_etcd() {
+  wrapper_build etcd "$1" . "" "$root/hack/localcluster/etcd" "go.etcd.io/etcd/server/v3@$1"
 }
 
 # CoreDNS at the version kubeadm names, with only the plugins the node's
 # Corefile uses (hack/kind/coredns/main.go): no forward plugin at all.
 build_coredns() {
-  local v=$1 stamp
-  stamp="$v-min-$(sha256sum "$here/coredns/main.go" | cut -c1-12)"
-  stamp_ok coredns "$stamp" && return 0
-  _build_coredns() {
-    local dir="$kc/work/coredns-$v"
-    rm -rf "$dir" && mkdir -p "$dir"
-    cp "$here/coredns/main.go" "$dir/"
-    (
-      cd "$dir"
-      printf 'module neurallog.local/coredns\n\ngo 1.25\n\nrequire github.com/coredns/coredns %s\n' "$v" >go.mod
-      go mod tidy
-      go build -trimpath -ldflags "-s -w -X github.com/coredns/coredns/coremain.GitCommit=neurallog-min" -o "$bin/coredns" .
-    )
-  }
-  timed coredns "$stamp" _build_coredns
-  stamp coredns "$stamp"
+  local v=$1
+  wrapper_build coredns "$v-min-$(sha256sum "$here/coredns/main.go" | cut -c1-12)" . \
+    "-X github.com/coredns/coredns/coremain.GitCommit=neurallog-min" "$here/coredns" "github.com/coredns/coredns@$v"
+}
+
+# kube-router (KIND_KUBE_ROUTER_VERSION), the NetworkPolicy agent of the
+# offline node (iptables and ipset; hack/kind/kube-router/): its command
+# package through a wrapper module that raises the dependencies with
+# published security fixes to fixed versions (raise.txt, with the reasons).
+build_kube_router() {
+  local v=$KIND_KUBE_ROUTER_VERSION raises
+  raises=$(sed -e 's/#.*//' -e '/^[[:space:]]*$/d' "$here/kube-router/raise.txt" | awk '{print $1 "@" $2}')
+  # shellcheck disable=SC2086
+  wrapper_build kube-router "$v-$(cat "$here"/kube-router/* | sha256sum | cut -c1-12)" \
+    github.com/cloudnativelabs/kube-router/v2/cmd/kube-router \
+    "-X github.com/cloudnativelabs/kube-router/v2/pkg/version.Version=$v" "$here/kube-router" \
+    "github.com/cloudnativelabs/kube-router/v2@$v" $raises
 }
 
 build_pause() {
@@ -181,9 +202,9 @@ node_packages() {
     grep -v '&& find' | tr -d '\\' | tr -s ' \n' '\n' | grep -v -e '^$' -e '^nfs-common$' -e '^open-iscsi$'
   printf '%s\n' runc containernetworking-plugins busybox-static
 }
-# The small root of the images that need iptables (kube-proxy) or a shell
-# (local-path-provisioner's helper).
-min_packages() { printf '%s\n' iptables conntrack busybox-static ca-certificates; }
+# The small root of the images that need iptables (kube-proxy), iptables and
+# ipset (kube-router) or a shell (local-path-provisioner's helper).
+min_packages() { printf '%s\n' iptables ipset conntrack busybox-static ca-certificates; }
 
 # rootfs NAME PACKAGES...: a Debian root from the mirror, imported as the
 # image neurallog.local/kind-rootfs-NAME:<key>; cached by suite, mirror and
@@ -280,6 +301,7 @@ build_images() {
       scratch_image "registry.k8s.io/$name:$kv" "[\"/usr/local/bin/$name\"]" "$b/$name=/usr/local/bin/$name"
     done
     rootfs_based_image "registry.k8s.io/kube-proxy:$kv" "$min" '["/usr/local/bin/kube-proxy"]' "$b/kube-proxy=/usr/local/bin/kube-proxy"
+    rootfs_based_image "$(kube_router_image)" "$min" '["/usr/local/bin/kube-router"]' "$bin/kube-router=/usr/local/bin/kube-router"
     while read -r line; do
       case "$line" in
         */etcd:*) scratch_image "$line" '["/usr/local/bin/etcd"]' "$bin/etcd=/usr/local/bin/etcd" ;;
@@ -315,7 +337,11 @@ image_list() {
   echo "$sandbox"
   echo "$registry_local/local-path-provisioner:$KIND_LOCAL_PATH_PROVISIONER_VERSION"
   echo "$registry_local/local-path-helper:${min##*:}"
+  kube_router_image
 }
+
+# The NetworkPolicy agent's image (hack/kind/cluster.sh installs it).
+kube_router_image() { echo "$registry_local/kube-router:$KIND_KUBE_ROUTER_VERSION"; }
 
 # kind's storage manifest (local-path-provisioner) with the images built here.
 storage_manifest() {
@@ -404,8 +430,9 @@ main() {
     go) build_go ;;
     rootfs) build_rootfs_min; build_rootfs_node ;;
     images) build_images ;;
+    kube-router-image) kube_router_image ;;
     node | all) build_node ;;
-    *) echo "usage: $0 [all|kind|go|rootfs|images|node]" >&2; exit 2 ;;
+    *) echo "usage: $0 [all|kind|go|rootfs|images|node|kube-router-image]" >&2; exit 2 ;;
   esac
 }
 

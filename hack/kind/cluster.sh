@@ -29,6 +29,11 @@
 #     start: the offline node has no CNI configuration yet, so it is NotReady
 #     and only host-network pods run; the CNI configuration (ptp/host-local,
 #     kindnetd is not available offline) is written after the Corefile.
+# and NetworkPolicies are enforced: kube-router's policy controller
+# (hack/kind/network-policy.yaml, image built by build.sh) is installed and
+# Ready before the CNI configuration is written, so before the first pod
+# that is not on the host network. NEURALLOG_KIND_NETWORK_POLICY=0 leaves it
+# out (policies then are stored, not enforced).
 # One node (control plane, untainted) in offline mode; NEURALLOG_CLUSTER_NODES
 # workers (default 2) with the stock image.
 # Host adaptations, applied only when the host needs them: the docker shim
@@ -48,6 +53,7 @@ kubeconfig="$state/kubeconfig"
 # kind edits the kubeconfig KUBECONFIG names (create and delete): this one.
 export KUBECONFIG=$kubeconfig
 offline=${NEURALLOG_KIND_OFFLINE:-0}
+network_policy=${NEURALLOG_KIND_NETWORK_POLICY:-1}
 workers=${NEURALLOG_CLUSTER_NODES:-2}
 network=${NEURALLOG_KIND_NETWORK:-neurallog-kind}
 pod_subnet=10.244.0.0/16
@@ -58,6 +64,7 @@ log() { printf '[kind] %s\n' "$*" >&2; }
 die() { printf '[kind] error: %s\n' "$*" >&2; exit 1; }
 
 case "$offline" in 0 | 1) ;; *) die "NEURALLOG_KIND_OFFLINE=$offline is not allowed: use 1 (build the node image here) or 0 (kind's stock image)" ;; esac
+case "$network_policy" in 0 | 1) ;; *) die "NEURALLOG_KIND_NETWORK_POLICY=$network_policy is not allowed: use 1 (enforce NetworkPolicies on the offline node, the default) or 0 (store them only)" ;; esac
 case "$workers" in '' | *[!0-9]*) die "NEURALLOG_CLUSTER_NODES=$workers is not allowed: use a number of workers (0 or more)" ;; esac
 
 kind_bin() {
@@ -180,6 +187,7 @@ up_offline() {
     awk '$3 != "true" && $4 != "Pending" {print $1 "/" $2 " " $4}')
   [ -z "$started" ] || die "pods started before the CNI configuration was written: $started"
   log "CoreDNS Corefile replaced (no forward) while no pod network existed"
+  if [ "$network_policy" = 1 ]; then network_policy_agent; fi
 
   # Pod network: ptp + host-local over the node's pod range.
   # (kube-controller-manager gives the node its range shortly after start.)
@@ -198,6 +206,21 @@ up_offline() {
   kubectl -n kube-system rollout status deployment/coredns --timeout=180s >/dev/null
   kubectl -n local-path-storage rollout status deployment/local-path-provisioner --timeout=180s >/dev/null
   log "node Ready, CoreDNS and local-path-provisioner running: $((SECONDS - start))s"
+}
+
+# The NetworkPolicy agent (kube-router's firewall), Ready before the pod
+# network exists: it runs on the host network, talks to the API server on
+# the node's loopback, and has written its chains before any pod could be
+# sent traffic. Its rules sit in iptables' filter chains (priority 0),
+# behind the node's egress guard (priority filter - 10).
+network_policy_agent() {
+  local image
+  image=$("$here/build.sh" kube-router-image)
+  sed -e "s#KUBE_ROUTER_IMAGE#$image#" -e "s#SERVICE_SUBNET#$service_subnet#" "$here/network-policy.yaml" |
+    kubectl apply --server-side --force-conflicts --field-manager="$field_manager" -f - >/dev/null
+  kubectl -n kube-system rollout status daemonset/neurallog-network-policy --timeout=180s >/dev/null ||
+    die "the NetworkPolicy agent (kube-system/neurallog-network-policy) did not become Ready: $(kubectl -n kube-system logs daemonset/neurallog-network-policy --tail=20 2>&1)"
+  log "NetworkPolicy agent $image Ready (kube-router firewall)"
 }
 
 up_stock() {
