@@ -36,7 +36,6 @@ from pathlib import Path
 
 import importlib.util
 
-import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 CLUSTER_SH = ROOT / "hack" / "kind" / "cluster.sh"
@@ -66,18 +65,6 @@ OUTSIDE = ("198.51.100.1", 443)
 
 def run(*args: str, check: bool = True, **kw) -> subprocess.CompletedProcess:
     return subprocess.run(list(args), capture_output=True, text=True, check=check, **kw)
-
-
-@pytest.fixture(scope="module")
-def cluster():
-    env = dict(os.environ, NEURALLOG_CLUSTER_NAME=NAME, NEURALLOG_KIND_OFFLINE="1")
-    up = subprocess.run(["bash", str(CLUSTER_SH), "up"], env=env, capture_output=True, text=True, check=False)
-    assert up.returncode == 0, f"cluster.sh up failed:\n{up.stderr[-4000:]}"
-    kubeconfig = up.stdout.strip().splitlines()[-1]
-    assert Path(kubeconfig).is_file()
-    yield kubeconfig
-    if os.environ.get("NEURALLOG_KIND_KEEP") != "1":
-        subprocess.run(["bash", str(CLUSTER_SH), "down"], env=env, capture_output=True, check=False)
 
 
 def kubectl(kubeconfig: str, *args: str, check: bool = True) -> subprocess.CompletedProcess:

@@ -46,7 +46,7 @@ ROOT = Path(__file__).resolve().parents[2]
 _SPEC = importlib.util.spec_from_file_location("kind_guard", Path(__file__).with_name("test_kind_guard.py"))
 _GUARD = importlib.util.module_from_spec(_SPEC)
 _SPEC.loader.exec_module(_GUARD)
-cluster = _GUARD.cluster  # the fixture: the cluster of the tests/kind stage, or one of these tests' own
+NAME = _GUARD.NAME  # the cluster of the `cluster` fixture (tests/kind/conftest.py)
 kubectl = _GUARD.kubectl
 node_exec = _GUARD.node_exec
 NODE_TABLE = _GUARD.NODE_TABLE

@@ -35,7 +35,6 @@ import pytest
 import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
-CLUSTER_SH = ROOT / "hack" / "kind" / "cluster.sh"
 NAME = os.environ.get("NEURALLOG_KIND_CLUSTER") or os.environ.get("NEURALLOG_CLUSTER_PREFIX", "") + "kind-openshift"
 CACHE = Path(
     os.environ.get("NEURALLOG_CACHE_DIR")
@@ -92,19 +91,8 @@ def _image_refs() -> list[str]:
     return [refs[key] for key in SERVICES]
 
 
-@pytest.fixture(scope="module")
-def cluster():
-    env = dict(os.environ, NEURALLOG_CLUSTER_NAME=NAME, NEURALLOG_KIND_OFFLINE="1")
-    up = subprocess.run(["bash", str(CLUSTER_SH), "up"], env=env, capture_output=True, text=True, check=False)
-    assert up.returncode == 0, f"cluster.sh up failed:\n{up.stderr[-4000:]}"
-    kubeconfig = up.stdout.strip().splitlines()[-1]
-    # the images built here (hack/images), into the node: no registry
-    load = subprocess.run(["bash", str(CLUSTER_SH), "load"] + _image_refs(), env=env, capture_output=True,
-                          text=True, check=False)
-    assert load.returncode == 0, f"cluster.sh load failed (hack/images/build.sh all first):\n{load.stderr[-4000:]}"
-    yield kubeconfig
-    if os.environ.get("NEURALLOG_KIND_KEEP") != "1":
-        subprocess.run(["bash", str(CLUSTER_SH), "down"], env=env, capture_output=True, check=False)
+# Loaded into the node by the `cluster` fixture (tests/kind/conftest.py).
+CLUSTER_IMAGES = _image_refs
 
 
 @pytest.fixture(scope="module")
