@@ -91,9 +91,12 @@ class FleetBench:
     def delete_namespaces(self, prefixes):
         namespaces = ["%s-%s" % (prefix, part) for prefix in prefixes for part in NAMESPACE_VARS]
 
+        # Waited for: a deletion still running on the clusters (the namespace
+        # controller removing every object) would slow the next pair's first
+        # run, always the parallel one, and not the runs after it.
         def delete(path):
             subprocess.run([str(KUBECTL), "--kubeconfig", path, "delete", "namespace", "--ignore-not-found",
-                            "--wait=false"] + namespaces, capture_output=True, check=False)
+                            "--wait=true", "--timeout=300s"] + namespaces, capture_output=True, check=False)
         threads = [threading.Thread(target=delete, args=(path,)) for path in self.kubeconfigs.values()]
         for thread in threads:
             thread.start()
