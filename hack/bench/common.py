@@ -22,7 +22,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
 OUT = ROOT / "build" / "bench"
-_CACHED_KUBECTL = Path(os.environ.get("NEURALLOG_CACHE_DIR") or Path.home() / ".cache" / "neurallog") / "bin" / "kubectl"
+_CACHED_KUBECTL = Path(os.environ.get("NEURALLOG_CACHE_DIR")
+                       or Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "neurallog") / "bin" / "kubectl"
 KUBECTL = Path(os.environ.get("KUBECTL") or (_CACHED_KUBECTL if _CACHED_KUBECTL.exists()
                                              else shutil.which("kubectl") or "kubectl"))
 FIELD_MANAGER = "neurallog.platform"

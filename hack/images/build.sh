@@ -22,7 +22,7 @@
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
-cache="${NEURALLOG_CACHE_DIR:-$HOME/.cache/neurallog}/images"
+cache="${NEURALLOG_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/neurallog}/images"
 suite=bookworm
 mkdir -p "$cache"
 
