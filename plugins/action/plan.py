@@ -11,16 +11,19 @@ import os
 import stat
 
 from ansible.errors import AnsibleError
+from ansible.plugins.loader import lookup_loader
 
 from ansible_collections.neurallog.platform.plugins.action.run_lock import default_holder
 from ansible_collections.neurallog.platform.plugins.module_utils import manifests as manifest_utils
 from ansible_collections.neurallog.platform.plugins.module_utils import openshift as openshift_utils
 from ansible_collections.neurallog.platform.plugins.module_utils import run_lock as lock_utils
+from ansible_collections.neurallog.platform.plugins.module_utils import secrets_backend as backend_utils
 from ansible_collections.neurallog.platform.plugins.module_utils import undeclared as undeclared_utils
 from ansible_collections.neurallog.platform.plugins.plugin_utils.compile_cache import CompileCache
 from ansible_collections.neurallog.platform.plugins.plugin_utils.cluster import Cluster, ClusterError, ClusterLeaseStore
 from ansible_collections.neurallog.platform.plugins.plugin_utils.reconcile import MANAGED_SELECTOR, Plan, PlanError
 from ansible_collections.neurallog.platform.plugins.plugin_utils.controller_action import ControllerAction
+from ansible_collections.neurallog.platform.plugins.plugin_utils.vault_store import VaultStore, VaultStoreError
 
 
 ROLES_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))), "roles")
@@ -83,6 +86,14 @@ def preflight(plan):
             ("neurallog_storage_class is '%s' but the cluster has no such StorageClass" % wanted) if wanted else
             "neurallog_storage_class is empty and the cluster has no default StorageClass", ", ".join(names) or "none"))
     plan.facts.update(preflight_kubernetes_version=server, preflight_capabilities=capabilities)
+
+
+def _backend_setting(plan, name):
+    """A dict setting of the secrets backend: the keys given, the others
+    from roles/globals' defaults."""
+    merged = dict(plan.value(plan.roles["globals"].defaults.get(name) or {}))
+    merged.update(plan.value(plan.variables.get(name) or {}) or {})
+    return merged
 
 
 def _write(path, content, mode, changed):
@@ -204,24 +215,39 @@ class ActionModule(ControllerAction):
                 cluster = Cluster(kubeconfig, context, timeout=args["timeout"])
             except ClusterError as exc:
                 raise AnsibleError(str(exc))
+        backend = str(self._templar.template(task_vars.get("neurallog_secrets_backend", "kubernetes")) or "kubernetes")
         plan = Plan(self._templar, self._loader, task_vars, ROLES_DIR, cluster=cluster, render_dir=render_dir,
                     run_tags=run_tags, skip_tags=skip_tags, check_mode=check_mode,
                     components=args["components"] or None,
-                    reset_credentials=self._templar.template(task_vars.get("neurallog_reset_credentials") or []))
+                    reset_credentials=self._templar.template(task_vars.get("neurallog_reset_credentials") or []),
+                    secrets_backend=backend, rotate=args["rotate"] or None)
+        plan.external_secrets = _backend_setting(plan, "neurallog_external_secrets")
         lock = None
+        vault = None
         try:
             plan.validate()
+            self._check_backend(plan)
             plan.check(preflight=preflight)
+            if backend == "vault":
+                # after every check, before the lock: a refused login changes nothing
+                vault = plan.vault = self._vault_store(plan, task_vars)
             if cluster is not None and args["lock"]:
                 lock = self._lock(plan, args["run"], check_mode, task_vars.get("inventory_hostname", ""))
             plan.build()
+            if plan.rotation is not None:
+                plan.rotation["settings"] = dict((name, plan.value(plan.variables[name]))
+                                                 for name in (args["rotate"].get("settings") or []))
+            if vault is not None and plan.vault_writes and not check_mode:
+                # generated once, written back before anything is applied
+                for write in plan.vault_writes:
+                    vault.write(write["path"], write["data"], write["cas"])
             phases = plan.phases()
             notes = plan.notes()
             full_run = set(run_tags) == {"all"} and not skip_tags and not args["components"]
             undeclared = {"remove": [], "keep": []}
             if cluster is not None and full_run:
                 undeclared = self._undeclared(plan)
-        except (PlanError, ClusterError) as exc:
+        except (PlanError, ClusterError, VaultStoreError) as exc:
             self._release(plan, lock)
             raise AnsibleError(str(exc))
         except Exception:
@@ -250,12 +276,93 @@ class ActionModule(ControllerAction):
             capabilities=plan.facts.get("preflight_capabilities", {}),
             facts=dict((k, v) for k, v in plan.facts.items() if k in plan.public_facts()),
             requests=cluster.requests if cluster else 0,
+            secrets_backend=backend,
+            vault_written=[write["path"] for write in plan.vault_writes] if not check_mode else [],
+            vault_versions=dict(vault.versions) if vault is not None else {},
+            rotation=plan.rotation,
+            vault=self._vault_connection(plan, vault) if (vault is not None and plan.rotation) else None,
+            external_secrets=backend_utils.required_remote_entries(
+                [o for o in plan.declared() if o.get("kind") == "ExternalSecret"]),
         )
         # Pending Secrets (passwords, TLS keys) are in the phases: then the
         # result is never shown, at any verbosity (the apply tasks are no_log
         # too); it is still registered. A failure's message stays visible.
-        result["_ansible_no_log"] = any(phase["secrets"] for phase in phases)
+        result["_ansible_no_log"] = any(phase["secrets"] for phase in phases) or bool(plan.rotation)
         return result
+
+    def _check_backend(self, plan):
+        """The secrets backend's settings, before any change or login."""
+        if plan.secrets_backend == "vault":
+            problems = backend_utils.vault_settings_problems(self._vault_settings(plan))
+        elif plan.secrets_backend == "external-secrets":
+            problems = backend_utils.external_secrets_problems(plan.external_secrets)
+            if plan.cluster is not None and not plan.cluster.served(backend_utils.EXTERNAL_SECRETS_API, "ExternalSecret"):
+                problems.append("neurallog_secrets_backend=external-secrets needs the External Secrets Operator's CRDs "
+                                "(%s ExternalSecret), which the cluster does not serve" % backend_utils.EXTERNAL_SECRETS_API)
+        else:
+            problems = []
+        if plan.rotate and plan.secrets_backend == "external-secrets":
+            problems.append("neurallog_secrets_backend=external-secrets: credentials never pass through Ansible, so "
+                            "rotate them in the external store (the ExternalSecrets refresh the Secrets)")
+        if problems:
+            raise PlanError("Invalid secrets backend settings (nothing was changed):\n- " + "\n- ".join(problems))
+
+    def _vault_settings(self, plan):
+        return _backend_setting(plan, "neurallog_vault")
+
+    def _vault_store(self, plan, task_vars):
+        """Log in once (community.hashi_vault's vault_login lookup: token,
+        AppRole, or Kubernetes auth through its jwt method on the kubernetes
+        mount) and return the KV store with the token."""
+        settings = self._vault_settings(plan)
+        method = settings.get("auth_method") or "token"
+        options = {"url": settings["url"], "timeout": int(settings.get("timeout") or 20)}
+        if settings.get("ca_cert"):
+            options["ca_cert"] = settings["ca_cert"]
+        if settings.get("namespace"):
+            options["namespace"] = settings["namespace"]
+        if settings.get("validate_certs") is False:
+            options["validate_certs"] = False
+        if method == "token":
+            options.update(auth_method="token", token=settings["token"], token_validate=True)
+            named = "neurallog_vault.token"
+        elif method == "approle":
+            options.update(auth_method="approle", role_id=settings["role_id"], secret_id=settings["secret_id"])
+            named = "neurallog_vault.role_id/secret_id"
+        else:
+            jwt_file = settings.get("kubernetes_jwt_file") or "/var/run/secrets/kubernetes.io/serviceaccount/token"
+            try:
+                with open(jwt_file) as handle:
+                    jwt = handle.read().strip()
+            except OSError as exc:
+                raise PlanError("neurallog_vault.kubernetes_jwt_file: cannot read %s (%s)" % (jwt_file, exc))
+            options.update(auth_method="jwt", role_id=settings["kubernetes_role"], jwt=jwt)
+            named = "neurallog_vault.kubernetes_role/kubernetes_jwt_file"
+        if settings.get("auth_mount"):
+            options["mount_point"] = settings["auth_mount"]
+        elif method == "kubernetes":
+            options["mount_point"] = "kubernetes"
+        login = lookup_loader.get("community.hashi_vault.vault_login", loader=self._loader, templar=self._templar)
+        if login is None:
+            raise PlanError("neurallog_secrets_backend=vault needs the collection community.hashi_vault")
+        try:
+            response = login.run([], variables={}, **options)[0]
+        except Exception as exc:  # pylint: disable=broad-exception-caught
+            raise PlanError("Vault refused the login at %s (neurallog_vault.auth_method=%s; check %s): %s. "
+                            "Nothing was changed." % (settings["url"], method, named, " ".join(str(exc).split())))
+        token = ((response or {}).get("auth") or {}).get("client_token")
+        if not token:
+            raise PlanError("Vault at %s returned no token (neurallog_vault.auth_method=%s; check %s). Nothing was "
+                            "changed." % (settings["url"], method, named))
+        return VaultStore(settings, token)
+
+    def _vault_connection(self, plan, vault):
+        """What the rotation's write needs (community.hashi_vault.vault_kv2_write):
+        the address, the token of this run's login, the engine."""
+        settings = self._vault_settings(plan)
+        return {"url": settings["url"], "token": vault.client.token, "engine_mount_point": vault.mount,
+                "ca_cert": settings.get("ca_cert") or None, "namespace": settings.get("namespace") or None,
+                "validate_certs": settings.get("validate_certs", True) is not False}
 
     def _kinds(self, result, task_vars, served=None):
         """Every kind the platform's objects can have: what the roles render

@@ -52,6 +52,28 @@ options:
   context:
     description: Context of the kubeconfig; else C(neurallog_context).
     type: str
+  rotate:
+    description:
+      - Rotation (playbooks/rotate_secrets.yml) of one credential, the key O(rotate.key) of the credentials of
+        O(rotate.service) (a role's C(meta/plan.yml) C(credentials) entry): it gets a new value; everything
+        made from it (Secrets, the consumers' C(neurallog.io/credentials-hash)) is planned with it. Nothing
+        is written to Vault for it: the result's C(rotation) holds the old and the new value (no_log).
+    type: dict
+    suboptions:
+      service:
+        description: The service of the credentials entry (C(postgresql), C(redis), C(elasticsearch)).
+        type: str
+        required: true
+      key:
+        description: The key of the credential in its Secret.
+        type: str
+        required: true
+      settings:
+        description: Settings (variable names) whose values the result's C(rotation.settings) returns, as the roles
+          resolve them (defaults, inventory, vars): what the server side of the rotation needs.
+        type: list
+        elements: str
+        default: []
   mode:
     description:
       - V(reconcile) plans the run. V(kinds) only returns C(kinds), every namespaced kind the platform's
@@ -127,6 +149,33 @@ kinds:
 requests:
   description: Requests made to the API server.
   type: int
+  returned: always
+secrets_backend:
+  description: C(neurallog_secrets_backend) (C(kubernetes), C(vault), C(external-secrets)).
+  type: str
+  returned: always
+vault_written:
+  description: The Vault KV paths this run wrote (credentials generated now, or adopted from a Secret).
+  type: list
+  elements: str
+  returned: always
+vault_versions:
+  description: The version of each credential's Vault KV entry (0 when it had none) after the run.
+  type: dict
+  returned: always
+rotation:
+  description: With O(rotate), the credential rotated (service, key, namespace, name, old, new, values, and with
+    Vault path and version); the result is then never shown.
+  type: dict
+  returned: always
+vault:
+  description: With O(rotate) and the vault backend, the address, token and engine of this run's login.
+  type: dict
+  returned: always
+external_secrets:
+  description: With the external-secrets backend, every remote key the store must hold and its properties
+    (C(*) for every key of the Secret).
+  type: dict
   returned: always
 """
 

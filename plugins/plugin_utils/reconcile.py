@@ -28,9 +28,10 @@ from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 from ansible.template import trust_as_template
 
 from ansible_collections.neurallog.platform.plugins.module_utils import manifests as manifest_utils
+from ansible_collections.neurallog.platform.plugins.module_utils import secrets_backend as backend_utils
 from ansible_collections.neurallog.platform.plugins.module_utils import undeclared as undeclared_utils
 from ansible_collections.neurallog.platform.plugins.module_utils.data_services import (
-    lost_credentials, statefulset_immutable_changes)
+    lost_credentials, secret_data, statefulset_immutable_changes)
 
 # The platform's roles in the order their objects are applied. Roles that
 # make no objects (globals, preflight, summary) only contribute settings.
@@ -100,7 +101,8 @@ class Plan:
     mode), ``render_dir`` the render folder or ""."""
 
     def __init__(self, templar, loader, task_vars, roles_dir, cluster=None, render_dir="", run_tags=None,
-                 skip_tags=None, check_mode=False, components=None, reset_credentials=None):
+                 skip_tags=None, check_mode=False, components=None, reset_credentials=None, secrets_backend="kubernetes",
+                 vault=None, external_secrets=None, rotate=None):
         self.loader = loader
         self.roles_dir = roles_dir
         self.cluster = cluster
@@ -113,6 +115,18 @@ class Plan:
                          if (wanted is None or name in wanted)
                          and selected(self.roles[name].tags, run_tags, skip_tags)]
         self.reset_credentials = set(reset_credentials or [])
+        # Where credentials live (module_utils/secrets_backend.py): the vault
+        # backend's store (plugin_utils/vault_store.py) and the entries this
+        # run writes to it; the external-secrets settings and placeholders.
+        self.secrets_backend = secrets_backend or "kubernetes"
+        self.vault = vault
+        self.vault_writes = []
+        self.external_secrets = external_secrets or {}
+        self.placeholders = backend_utils.Placeholders()
+        self.secret_stores = set()
+        # rotate: {service, key}: that credential gets a new value (rotation)
+        self.rotate = rotate or None
+        self.rotation = None
         defaults, role_vars = {}, {}
         for role in self.roles.values():
             defaults.update(role.defaults)
@@ -196,6 +210,9 @@ class Plan:
             self.facts[read["var"]] = self.read_objects(**spec)
 
     def read_objects(self, kind, api_version="v1", namespace=None, name=None, label_selector=None):
+        if kind == "Secret" and self.secrets_backend == "external-secrets":
+            # no secret value passes through Ansible: the store holds them
+            return []
         if self.cluster is None:
             if kind == "Secret":
                 return manifest_utils.rendered_secrets(self.render_dir, name=name, namespace=namespace)
@@ -210,15 +227,41 @@ class Plan:
             if not self.condition(entry.get("when")):
                 continue
             spec = self.value({key: value for key, value in entry.items() if key not in ("when",)})
+            service = spec.get("service", role.name)
+            if self.secrets_backend == "external-secrets":
+                self.facts[spec["fact"]] = self.placeholders.values(spec["namespace"], spec["name"], spec["keys"])
+                continue
             stored = self.read_objects("Secret", namespace=spec["namespace"], name=spec["name"])
+            entry_data = None
+            if self.vault is not None:
+                # Vault's values first; keys only the Secret has are adopted
+                # (a switch from the kubernetes backend rotates nothing).
+                entry_data = self.vault.read(spec["namespace"], spec["name"])
+                data = dict(manifest_utils.first_object(stored).get("data") or {})
+                data.update(secret_data(entry_data or {}))
+                stored = [{"data": data}] if data else []
             if self.cluster is not None and spec.get("claims_selector"):
                 claims = self.cluster.list("v1", "PersistentVolumeClaim", spec["namespace"], spec["claims_selector"])
-                refusal = lost_credentials(stored, spec["keys"], claims, spec.get("service", role.name), spec["name"],
+                refusal = lost_credentials(stored, spec["keys"], claims, service, spec["name"],
                                            spec["namespace"], spec.get("copy_name", ""), spec.get("copy_namespace", ""),
-                                           spec.get("service", role.name) in self.reset_credentials)
+                                           service in self.reset_credentials)
                 if refusal:
                     raise PlanError(refusal)
-            self.facts[spec["fact"]] = manifest_utils.secret_values(stored, spec["keys"], int(spec.get("length", 32)))
+            length = int(spec.get("length", 32))
+            values = manifest_utils.secret_values(stored, spec["keys"], length)
+            if self.rotate and self.rotate.get("service") == service and self.rotate.get("key") in values:
+                key = self.rotate["key"]
+                old = values[key]
+                values = dict(values, **{key: manifest_utils.generate_password(length)})
+                self.rotation = {"service": service, "key": key, "namespace": spec["namespace"], "name": spec["name"],
+                                 "old": old, "new": values[key], "values": values}
+                if self.vault is not None:
+                    path = self.vault.path(spec["namespace"], spec["name"])
+                    self.rotation.update(path=path, version=self.vault.versions.get(path, 0))
+            elif self.vault is not None and dict((k, (entry_data or {}).get(k)) for k in spec["keys"]) != values:
+                path = self.vault.path(spec["namespace"], spec["name"])
+                self.vault_writes.append({"path": path, "data": values, "cas": self.vault.versions.get(path, 0)})
+            self.facts[spec["fact"]] = values
 
     def derive(self, role):
         for fact in role.plan.get("facts") or []:
@@ -244,6 +287,8 @@ class Plan:
 
     def render(self, role):
         objects, self.no_log[role.name] = self.render_entries(role, role.plan.get("manifests"))
+        if self.secrets_backend == "external-secrets":
+            objects = self.external_objects(objects)
         self.objects[role.name] = objects
         settled, settled_secrets = self.render_entries(role, role.plan.get("settled"))
         if settled_secrets:
@@ -255,6 +300,29 @@ class Plan:
             for name, expression in fact.items():
                 self.facts[name] = self.templar.copy_with_new_env(
                     available_variables=self.variables.new_child({"_objects": objects})).template(expression)
+
+    def external_objects(self, objects):
+        """The external-secrets backend: every Secret replaced by the
+        ExternalSecret of the same name (module_utils/secrets_backend.py),
+        preceded, when the settings give the store's provider, by the
+        SecretStore of its namespace (or one ClusterSecretStore)."""
+        settings = self.external_secrets
+        store = {"name": settings.get("store_name"), "kind": settings.get("store_kind")}
+        provider = settings.get("store_provider") or None
+        out = []
+        for obj in objects:
+            if obj.get("kind") != "Secret":
+                out.append(obj)
+                continue
+            namespace = (obj.get("metadata") or {}).get("namespace")
+            where = namespace if store["kind"] == "SecretStore" else ""
+            if provider and where not in self.secret_stores:
+                self.secret_stores.add(where)
+                out.append(backend_utils.secret_store(store, namespace, provider,
+                                                      self.value(self.variables["neurallog_common_labels"])))
+            out.append(backend_utils.external_secret(obj, self.placeholders, store, settings.get("key_prefix", ""),
+                                                     settings.get("refresh_interval") or "1h"))
+        return out
 
     def check_immutable(self, role):
         rule = role.plan.get("immutable")

@@ -1,0 +1,226 @@
+# -*- coding: utf-8 -*-
+# Copyright: NeuralLog platform engineering
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Where the platform's credentials live (``neurallog_secrets_backend``).
+
+- ``kubernetes``: the Secrets are the store (manifests.secret_values).
+- ``vault``: a KV version 2 engine holds one entry per credential Secret at
+  ``<path_prefix>/<namespace>/<secret name>`` (the Secret's keys are the
+  entry's keys); the Secrets are made from it.
+- ``external-secrets``: ExternalSecrets replace the Secrets, under the same
+  names; the remote keys are ``<key_prefix><namespace>/<secret name>``, the
+  same layout, so an External Secrets store on that KV engine reads what the
+  vault backend wrote. No credential value passes through Ansible: the plan
+  gives every credential a placeholder (``placeholder``), renders the roles
+  as usual, then turns each Secret into an ExternalSecret whose template puts
+  a reference to the remote value where the placeholder stood.
+
+Also the password forms a server stores instead of the password (PostgreSQL
+SCRAM verifiers, Redis ACL hashes), so that a rotation never puts a password
+on a command line, and the hash of a consumer's credentials that its pod
+template carries. Standard library only."""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import base64
+import hashlib
+import hmac
+import json
+import os
+import re
+
+BACKENDS = ("kubernetes", "vault", "external-secrets")
+VAULT_AUTH_METHODS = ("token", "approle", "kubernetes")
+STORE_KINDS = ("SecretStore", "ClusterSecretStore")
+EXTERNAL_SECRETS_API = "external-secrets.io/v1beta1"
+# The pod-template annotation of a consumer: the hash of the credentials it
+# uses, so a rotated credential rolls it out (and an unchanged one never does).
+CREDENTIALS_HASH_ANNOTATION = "neurallog.io/credentials-hash"
+
+_PLACEHOLDER_RE = re.compile(r"NLXREF([0-9]{4})XREFNL")
+_KEY_RE = re.compile(r"[^A-Za-z0-9_]")
+
+
+class BackendSettingError(ValueError):
+    """A backend setting is wrong; the message names it."""
+
+
+def vault_settings_problems(vault):
+    """What is missing or wrong in ``neurallog_vault`` for the vault backend
+    (a list of messages naming the setting; empty when usable)."""
+    vault = vault or {}
+    problems = []
+    if not re.match(r"^https?://[^/\s]+", str(vault.get("url") or "")):
+        problems.append("neurallog_vault.url must be the Vault/OpenBao address (http:// or https://host:port), got %r"
+                        % (vault.get("url") or ""))
+    method = vault.get("auth_method") or "token"
+    if method not in VAULT_AUTH_METHODS:
+        problems.append("neurallog_vault.auth_method must be one of %s, got %r" % (", ".join(VAULT_AUTH_METHODS), method))
+    needs = {"token": ["token"], "approle": ["role_id", "secret_id"], "kubernetes": ["kubernetes_role"]}
+    for key in needs.get(method, []):
+        if not vault.get(key):
+            problems.append("neurallog_vault.%s is required with neurallog_vault.auth_method=%s" % (key, method))
+    if not str(vault.get("kv_mount") or "").strip("/"):
+        problems.append("neurallog_vault.kv_mount (the KV version 2 engine's mount) may not be empty")
+    return problems
+
+
+def external_secrets_problems(settings):
+    """What is wrong in ``neurallog_external_secrets``."""
+    settings = settings or {}
+    problems = []
+    if not re.match(r"^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$", str(settings.get("store_name") or "")):
+        problems.append("neurallog_external_secrets.store_name must name the (Cluster)SecretStore (a DNS name), got %r"
+                        % (settings.get("store_name") or ""))
+    if settings.get("store_kind") not in STORE_KINDS:
+        problems.append("neurallog_external_secrets.store_kind must be one of %s, got %r"
+                        % (", ".join(STORE_KINDS), settings.get("store_kind")))
+    provider = settings.get("store_provider")
+    if provider not in (None, {}) and not isinstance(provider, dict):
+        problems.append("neurallog_external_secrets.store_provider must be a mapping (the store's spec.provider)")
+    return problems
+
+
+def kv_path(prefix, namespace, name):
+    """The KV (or remote) key of the credential Secret ``namespace/name``."""
+    return "/".join(part for part in (str(prefix or "").strip("/"), namespace, name) if part)
+
+
+def remote_key(prefix, namespace, name):
+    """An External Secrets remote key: ``<prefix><namespace>/<name>`` (the
+    prefix is taken as written, e.g. ``neurallog/``)."""
+    return "%s%s/%s" % (prefix or "", namespace, name)
+
+
+# -- external-secrets: placeholders ------------------------------------------
+
+class Placeholders:
+    """Placeholder values standing for credentials the plan never sees.
+
+    A placeholder is letters and digits (16 characters), so it passes every
+    check a password passes and survives URL quoting unchanged."""
+
+    def __init__(self):
+        self.refs = []   # index -> (namespace, name, key)
+
+    def value(self, namespace, name, key):
+        ref = (namespace, name, key)
+        if ref not in self.refs:
+            self.refs.append(ref)
+        return "NLXREF%04dXREFNL" % self.refs.index(ref)
+
+    def values(self, namespace, name, keys):
+        return dict((key, self.value(namespace, name, key)) for key in keys)
+
+    def ref(self, text):
+        """The (namespace, name, key) of the first placeholder in ``text``, or None."""
+        found = _PLACEHOLDER_RE.search(text)
+        return self.refs[int(found.group(1))] if found else None
+
+
+def _template_key(namespace, name, key):
+    return _KEY_RE.sub("_", "%s_%s" % (name, key))
+
+
+def external_secret(secret, placeholders, store, prefix, refresh_interval="1h"):
+    """The ExternalSecret that replaces ``secret`` (same name, namespace,
+    labels and type). Values holding placeholders become templates reading
+    the credential's remote entry; a Secret without any (a TLS key pair, a
+    connection to an external service) is read whole from its own remote
+    key (``dataFrom.extract``)."""
+    metadata = secret.get("metadata") or {}
+    namespace, name = metadata.get("namespace"), metadata["name"]
+    values = dict((key, base64.b64decode(value).decode("utf-8")) for key, value in (secret.get("data") or {}).items())
+    values.update(secret.get("stringData") or {})
+    refs = {}
+    template = {}
+    for key in sorted(values):
+        text = str(values[key])
+
+        def _replace(match):
+            ref = placeholders.refs[int(match.group(1))]
+            alias = _template_key(*ref)
+            refs[alias] = ref
+            return "{{ .%s }}" % alias
+        template[key] = _PLACEHOLDER_RE.sub(_replace, text)
+    spec = {
+        "refreshInterval": refresh_interval,
+        "secretStoreRef": {"name": store["name"], "kind": store["kind"]},
+        "target": {"name": name, "creationPolicy": "Owner", "deletionPolicy": "Retain",
+                   "template": {"type": secret.get("type") or "Opaque", "engineVersion": "v2",
+                                "metadata": {"labels": dict(metadata.get("labels") or {})}}},
+    }
+    if refs:
+        spec["target"]["template"]["data"] = template
+        spec["data"] = [{"secretKey": alias,
+                         "remoteRef": {"key": remote_key(prefix, ref[0], ref[1]), "property": ref[2]}}
+                        for alias, ref in sorted(refs.items())]
+    else:
+        spec["dataFrom"] = [{"extract": {"key": remote_key(prefix, namespace, name)}}]
+    out_meta = {"name": name, "labels": dict(metadata.get("labels") or {})}
+    if namespace:
+        out_meta["namespace"] = namespace
+    return {"apiVersion": EXTERNAL_SECRETS_API, "kind": "ExternalSecret", "metadata": out_meta, "spec": spec}
+
+
+def required_remote_entries(external_secrets):
+    """``{remote key: [properties]}`` the store must hold for ``external_secrets``
+    (a ``dataFrom.extract`` entry lists ``*``: every key of the Secret)."""
+    out = {}
+    for obj in external_secrets:
+        spec = obj.get("spec") or {}
+        for item in spec.get("data") or []:
+            out.setdefault(item["remoteRef"]["key"], set()).add(item["remoteRef"]["property"])
+        for item in spec.get("dataFrom") or []:
+            out.setdefault(item["extract"]["key"], set()).add("*")
+    return dict((key, sorted(props)) for key, props in sorted(out.items()))
+
+
+def secret_store(store, namespace, provider, labels):
+    """The (Cluster)SecretStore named by ``store`` with ``provider`` (its
+    ``spec.provider``, e.g. a Vault provider whose token is a Secret
+    reference): made only when the settings give one."""
+    metadata = {"name": store["name"], "labels": dict(labels or {})}
+    if store["kind"] == "SecretStore":
+        metadata["namespace"] = namespace
+    return {"apiVersion": EXTERNAL_SECRETS_API, "kind": store["kind"], "metadata": metadata,
+            "spec": {"provider": provider}}
+
+
+# -- what servers store instead of a password ---------------------------------
+
+def scram_sha256_verifier(password, salt=None, iterations=4096):
+    """PostgreSQL's stored form of a password (``SCRAM-SHA-256$<i>:<salt>$<StoredKey>:<ServerKey>``,
+    RFC 5803), as libpq's PQencryptPasswordConn makes it: ``ALTER ROLE ...
+    PASSWORD '<verifier>'`` sets the password without sending it."""
+    salt = os.urandom(16) if salt is None else salt
+    salted = hashlib.pbkdf2_hmac("sha256", password.encode("utf-8"), salt, iterations)
+    client_key = hmac.new(salted, b"Client Key", hashlib.sha256).digest()
+    stored_key = hashlib.sha256(client_key).digest()
+    server_key = hmac.new(salted, b"Server Key", hashlib.sha256).digest()
+    b64 = lambda data: base64.b64encode(data).decode("ascii")  # noqa: E731
+    return "SCRAM-SHA-256$%d:%s$%s:%s" % (iterations, b64(salt), b64(stored_key), b64(server_key))
+
+
+def redis_password_hash(password):
+    """The form ``ACL SETUSER <user> #<hash>`` takes (SHA-256, hex)."""
+    return hashlib.sha256(password.encode("utf-8")).hexdigest()
+
+
+def credentials_hash(values):
+    """A short hash of credential values (any JSON-able data) for a pod
+    template's annotation: it changes when a credential does."""
+    text = json.dumps(values, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
+
+
+# -- rotation ---------------------------------------------------------------
+
+def rotation_target(name, targets):
+    """The entry of ``targets`` (``{name: {...}}``, roles/rotate_secrets/vars)
+    called ``name``; BackendSettingError listing the allowed names otherwise."""
+    if name in (targets or {}):
+        return targets[name]
+    raise BackendSettingError("rotate_secret must be one of %s (got %r)" % (", ".join(sorted(targets or {})), name))
