@@ -3,7 +3,8 @@
 # adapts to (Prometheus Operator, Gateway API, VPA) into one YAML stream and
 # prints its path; `crds.sh openshift` does the same for OpenShift's Route
 # and SecurityContextConstraints (the two API groups the preflight takes for
-# OpenShift). The CRDs come from the projects' own Go modules, at the
+# OpenShift); `crds.sh external-secrets` the External Secrets Operator's
+# ExternalSecret, SecretStore and ClusterSecretStore. The CRDs come from the projects' own Go modules, at the
 # versions pinned in versions.env, downloaded once into the Go module cache.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -35,7 +36,24 @@ case "${1:-optional}" in
     fi
     echo "$out"
     exit 0 ;;
-  *) echo "usage: crds.sh [optional|openshift]" >&2; exit 2 ;;
+  external-secrets)
+    out="$cache/crds/external-secrets-$EXTERNAL_SECRETS_VERSION.yaml"
+    if [ ! -s "$out" ]; then
+      mkdir -p "$cache/crds"
+      eso=$(module_dir "github.com/external-secrets/external-secrets@$EXTERNAL_SECRETS_VERSION")
+      [ -n "$eso" ] || { echo "crds.sh: github.com/external-secrets/external-secrets@$EXTERNAL_SECRETS_VERSION not downloaded" >&2; exit 1; }
+      tmp=$(mktemp "$out.XXXXXX")
+      {
+        # the kinds the collection creates (neurallog_secrets_backend=external-secrets)
+        for f in externalsecrets secretstores clustersecretstores; do
+          printf -- '---\n'; cat "$eso/config/crds/bases/external-secrets.io_$f.yaml"
+        done
+      } >"$tmp"
+      chmod 0644 "$tmp" && mv "$tmp" "$out"
+    fi
+    echo "$out"
+    exit 0 ;;
+  *) echo "usage: crds.sh [optional|openshift|external-secrets]" >&2; exit 2 ;;
 esac
 
 if [ ! -s "$out" ]; then

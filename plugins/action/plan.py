@@ -348,8 +348,8 @@ class ActionModule(ControllerAction):
         try:
             response = login.run([], variables={}, **options)[0]
         except Exception as exc:  # pylint: disable=broad-exception-caught
-            raise PlanError("Vault refused the login at %s (neurallog_vault.auth_method=%s; check %s): %s. "
-                            "Nothing was changed." % (settings["url"], method, named, " ".join(str(exc).split())))
+            raise PlanError("Vault refused the login at %s (neurallog_vault.auth_method=%s; check %s): %s "
+                            "Nothing was changed." % (settings["url"], method, named, " ".join(str(exc).split()).rstrip(".") + "."))
         token = ((response or {}).get("auth") or {}).get("client_token")
         if not token:
             raise PlanError("Vault at %s returned no token (neurallog_vault.auth_method=%s; check %s). Nothing was "

@@ -11,8 +11,6 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-from ansible.errors import AnsibleFilterError
-
 
 def _backend():
     from ansible_collections.neurallog.platform.plugins.module_utils import secrets_backend
@@ -31,14 +29,6 @@ def secret_redis_hash(password):
     return _backend().redis_password_hash(str(password))
 
 
-def secret_rotation_target(name, targets):
-    backend = _backend()
-    try:
-        return backend.rotation_target(name, targets)
-    except backend.BackendSettingError as exc:
-        raise AnsibleFilterError(str(exc))
-
-
 class FilterModule(object):
     """Secrets backends and rotation."""
 
@@ -47,5 +37,4 @@ class FilterModule(object):
             "credentials_hash": credentials_hash,
             "secret_scram_verifier": secret_scram_verifier,
             "secret_redis_hash": secret_redis_hash,
-            "secret_rotation_target": secret_rotation_target,
         }

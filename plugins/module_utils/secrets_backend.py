@@ -43,10 +43,6 @@ _PLACEHOLDER_RE = re.compile(r"NLXREF([0-9]{4})XREFNL")
 _KEY_RE = re.compile(r"[^A-Za-z0-9_]")
 
 
-class BackendSettingError(ValueError):
-    """A backend setting is wrong; the message names it."""
-
-
 def vault_settings_problems(vault):
     """What is missing or wrong in ``neurallog_vault`` for the vault backend
     (a list of messages naming the setting; empty when usable)."""
@@ -124,16 +120,19 @@ def _template_key(namespace, name, key):
     return _KEY_RE.sub("_", "%s_%s" % (name, key))
 
 
-def external_secret(secret, placeholders, store, prefix, refresh_interval="1h"):
+def external_secret(secret, placeholders, store, prefix, refresh_interval="1h", shared=None):
     """The ExternalSecret that replaces ``secret`` (same name, namespace,
     labels and type). Values holding placeholders become templates reading
     the credential's remote entry; a Secret without any (a TLS key pair, a
     connection to an external service) is read whole from its own remote
-    key (``dataFrom.extract``)."""
+    key (``dataFrom.extract``). ``shared`` (``secret_values_by_text``
+    of the Secrets read whole) turns a templated Secret's value that is
+    another Secret's value (Elasticsearch's CA certificate in its
+    connection Secret) into a reference to that one."""
     metadata = secret.get("metadata") or {}
     namespace, name = metadata.get("namespace"), metadata["name"]
-    values = dict((key, base64.b64decode(value).decode("utf-8")) for key, value in (secret.get("data") or {}).items())
-    values.update(secret.get("stringData") or {})
+    values = _decoded(secret)
+    placeheld = any(_PLACEHOLDER_RE.search(str(value)) for value in values.values())
     refs = {}
     template = {}
     for key in sorted(values):
@@ -144,6 +143,11 @@ def external_secret(secret, placeholders, store, prefix, refresh_interval="1h"):
             alias = _template_key(*ref)
             refs[alias] = ref
             return "{{ .%s }}" % alias
+        if placeheld and text in (shared or {}) and shared[text][:2] != (namespace, name):
+            ref = shared[text]
+            refs[_template_key(*ref)] = ref
+            template[key] = "{{ .%s }}" % _template_key(*ref)
+            continue
         template[key] = _PLACEHOLDER_RE.sub(_replace, text)
     spec = {
         "refreshInterval": refresh_interval,
@@ -163,6 +167,28 @@ def external_secret(secret, placeholders, store, prefix, refresh_interval="1h"):
     if namespace:
         out_meta["namespace"] = namespace
     return {"apiVersion": EXTERNAL_SECRETS_API, "kind": "ExternalSecret", "metadata": out_meta, "spec": spec}
+
+
+def _decoded(secret):
+    values = dict((key, base64.b64decode(value).decode("utf-8")) for key, value in (secret.get("data") or {}).items())
+    values.update(secret.get("stringData") or {})
+    return values
+
+
+def secret_values_by_text(secrets):
+    """``{value: (namespace, name, key)}`` of the Secrets without
+    placeholders (read whole from their remote keys), values of 16
+    characters or more, the first Secret holding a value winning."""
+    out = {}
+    for secret in secrets:
+        values = _decoded(secret)
+        if any(_PLACEHOLDER_RE.search(str(value)) for value in values.values()):
+            continue
+        metadata = secret.get("metadata") or {}
+        for key in sorted(values):
+            if len(str(values[key])) >= 16:
+                out.setdefault(str(values[key]), (metadata.get("namespace"), metadata["name"], key))
+    return out
 
 
 def required_remote_entries(external_secrets):
@@ -214,13 +240,3 @@ def credentials_hash(values):
     template's annotation: it changes when a credential does."""
     text = json.dumps(values, sort_keys=True, separators=(",", ":"), default=str)
     return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
-
-
-# -- rotation ---------------------------------------------------------------
-
-def rotation_target(name, targets):
-    """The entry of ``targets`` (``{name: {...}}``, roles/rotate_secrets/vars)
-    called ``name``; BackendSettingError listing the allowed names otherwise."""
-    if name in (targets or {}):
-        return targets[name]
-    raise BackendSettingError("rotate_secret must be one of %s (got %r)" % (", ".join(sorted(targets or {})), name))

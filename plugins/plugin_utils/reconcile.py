@@ -309,6 +309,7 @@ class Plan:
         settings = self.external_secrets
         store = {"name": settings.get("store_name"), "kind": settings.get("store_kind")}
         provider = settings.get("store_provider") or None
+        shared = backend_utils.secret_values_by_text([o for o in objects if o.get("kind") == "Secret"])
         out = []
         for obj in objects:
             if obj.get("kind") != "Secret":
@@ -321,7 +322,7 @@ class Plan:
                 out.append(backend_utils.secret_store(store, namespace, provider,
                                                       self.value(self.variables["neurallog_common_labels"])))
             out.append(backend_utils.external_secret(obj, self.placeholders, store, settings.get("key_prefix", ""),
-                                                     settings.get("refresh_interval") or "1h"))
+                                                     settings.get("refresh_interval") or "1h", shared))
         return out
 
     def check_immutable(self, role):

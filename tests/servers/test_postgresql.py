@@ -192,3 +192,26 @@ def test_init_sql_refuses_to_run_without_its_environment(rendered, postgres, ser
          "-d", "postgres", "-c", "SELECT count(*) FROM pg_roles WHERE rolname = 'neurallog'"]
     )
     assert roles.stdout.strip() == "0"
+
+
+def test_rotation_verifier_sets_the_new_password(rendered, postgres, server_dir):
+    """What rotate_secrets.yml runs in the PostgreSQL pod
+    (roles/rotate_secrets/tasks/server_postgresql.yml): ALTER ROLE with the
+    SCRAM-SHA-256 verifier of the new password (the password itself is on
+    no command line): the new password logs in, the old one is refused."""
+    from ansible_collections.neurallog.platform.plugins.module_utils.secrets_backend import scram_sha256_verifier
+    sql = _init_sql(rendered, server_dir)
+    env = dict(os.environ, **_pod_env(rendered, os.path.join(server_dir, "secrets")))
+    if postgres.user:
+        _chown_tree(os.path.join(server_dir, "secrets"), *postgres.user)
+    assert postgres.entrypoint_psql(sql, env).returncode == 0
+    old = rendered.secret("database-credentials")["password"]
+    new = "N" * 8 + "ewPassw0rdNewPassw0rd"
+    verifier = scram_sha256_verifier(new)
+    assert verifier.startswith("SCRAM-SHA-256$4096:") and new not in verifier
+    with _connect(rendered, postgres) as conn:
+        conn.execute("ALTER ROLE neurallog PASSWORD '%s'" % verifier)
+    with pytest.raises(psycopg.OperationalError):
+        psycopg.connect(host="127.0.0.1", port=postgres.port, user="neurallog", password=old, dbname="neurallog")
+    with psycopg.connect(host="127.0.0.1", port=postgres.port, user="neurallog", password=new, dbname="neurallog") as conn:
+        assert conn.execute("SELECT current_user").fetchone() == ("neurallog",)

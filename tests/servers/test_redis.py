@@ -290,3 +290,37 @@ def test_client_service_selects_only_the_primary(rendered):
     assert selector["statefulset.kubernetes.io/pod-name"] == "redis-0"
     headless = rendered.get("Service", "redis-headless")["spec"]
     assert headless["clusterIP"] == "None" and headless["publishNotReadyAddresses"] is True
+
+
+def _rotation_hash(password):
+    from ansible_collections.neurallog.platform.plugins.module_utils.secrets_backend import redis_password_hash
+    return redis_password_hash(password)
+
+
+def test_rotation_user_adds_and_removes_passwords_and_nothing_else(rendered, pods):
+    """What rotate_secrets.yml runs on each Redis pod (roles/rotate_secrets/
+    tasks/server_redis.yml): as the `rotation` user, with its password from
+    the pod's Secret file, ACL SETUSER adds the new password's hash next to
+    the old one (both log in), then removes the old one (refused, the new
+    one still logs in). The rotation user may do nothing else."""
+    secret = rendered.secret("redis")
+    primary = pods("redis-0")
+    with open(os.path.join(primary.root, "auth", "admin-password")) as handle:
+        assert handle.read() == secret["admin-password"]
+    rotation = redis.Redis(host="127.0.0.1", port=primary.port, username="rotation", password=secret["admin-password"])
+    old, new = secret["password"], "n" * 16 + "EWpassw0rdEWpassw0rd"
+
+    def logs_in(password):
+        try:
+            return redis.Redis(host="127.0.0.1", port=primary.port, username="neurallog", password=password).ping()
+        except redis.exceptions.AuthenticationError:
+            return False
+    assert logs_in(old) and not logs_in(new)
+    assert rotation.execute_command("ACL", "SETUSER", "neurallog", "#" + _rotation_hash(new)) in (b"OK", "OK")
+    assert logs_in(old) and logs_in(new)
+    assert rotation.execute_command("ACL", "SETUSER", "neurallog", "!" + _rotation_hash(old)) in (b"OK", "OK")
+    assert not logs_in(old) and logs_in(new)
+    for command in (("GET", "k"), ("SET", "k", "v"), ("CONFIG", "GET", "*"), ("ACL", "LIST"), ("ACL", "GETUSER", "neurallog"),
+                    ("KEYS", "*"), ("FLUSHALL",), ("INFO",)):
+        with pytest.raises(redis.exceptions.NoPermissionError):
+            rotation.execute_command(*command)
