@@ -78,5 +78,5 @@ def test_ansible_builder_create_writes_a_context_with_the_requirements(context):
     assert requirement_lines(context / "_build" / "bindep.txt") == requirement_lines(ROOT / "meta" / "ee-bindep.txt")
     assert "skopeo [platform:rpm platform:dpkg]" in requirement_lines(context / "_build" / "bindep.txt")
     collections = yaml.safe_load((context / "_build" / "requirements.yml").read_text())["collections"]
-    assert sorted(c["name"] for c in collections) == ["community.general", "kubernetes.core"]
+    assert sorted(c["name"] for c in collections) == ["community.general", "community.hashi_vault", "kubernetes.core"]
     assert "ansible-galaxy collection install" in containerfile
