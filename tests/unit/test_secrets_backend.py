@@ -1,0 +1,171 @@
+"""The secrets backends (module_utils/secrets_backend.py and the engine's use of them,
+plugins/plugin_utils/reconcile.py) in-process, over the real roles, with an in-memory
+cluster and an in-memory KV store; the real OpenBao and External Secrets CRDs are
+tests/cluster/test_secrets_backends.py's."""
+
+import base64
+
+import pytest
+
+from ansible.parsing.dataloader import DataLoader
+from ansible.template import Templar
+
+from ansible_collections.neurallog.platform.plugins.action.plan import preflight
+from ansible_collections.neurallog.platform.plugins.module_utils import secrets_backend as backend
+from ansible_collections.neurallog.platform.plugins.plugin_utils import reconcile
+
+from test_reconcile import ROLES, FakeCluster, applied
+
+
+class FakeVault:
+    """What Plan needs of plugin_utils.vault_store.VaultStore, in memory."""
+
+    def __init__(self, entries=None):
+        self.entries = dict(entries or {})    # path -> (data, version)
+        self.versions = {}
+
+    def path(self, namespace, name):
+        return backend.kv_path("neurallog", namespace, name)
+
+    def read(self, namespace, name):
+        data, version = self.entries.get(self.path(namespace, name), (None, 0))
+        self.versions[self.path(namespace, name)] = version
+        return dict(data) if data else None
+
+    def write(self, path, data, cas):
+        assert self.entries.get(path, (None, 0))[1] == cas
+        self.entries[path] = (dict(data), cas + 1)
+
+
+def make_plan(cluster=None, backend_name="kubernetes", vault=None, components=("namespaces", "redis", "core_services"),
+              rotate=None, external_secrets=None, task_vars=None):
+    loader = DataLoader()
+    plan = reconcile.Plan(Templar(loader=loader), loader, dict(task_vars or {}), ROLES, cluster=cluster,
+                          components=list(components), secrets_backend=backend_name, vault=vault, rotate=rotate,
+                          external_secrets=external_secrets)
+    plan.validate()
+    return plan.build(preflight=preflight)
+
+
+def secret(plan, name):
+    found = [o for o in applied(plan) if o["kind"] == "Secret" and o["metadata"]["name"] == name][0]
+    return dict((k, base64.b64decode(v).decode()) for k, v in found["data"].items())
+
+
+def test_vault_first_install_generates_once_and_writes_back_then_reads_back():
+    vault = FakeVault()
+    first = make_plan(FakeCluster(), "vault", vault)
+    # every data service's credentials (the core services need them all), once each
+    assert [w["path"] for w in first.vault_writes] == ["neurallog/neurallog-data/postgresql",
+                                                       "neurallog/neurallog-data/redis",
+                                                       "neurallog/neurallog-data/elasticsearch"]
+    write = first.vault_writes[1]
+    assert write["cas"] == 0 and sorted(write["data"]) == ["admin-password", "password", "probe-password",
+                                                          "replication-password"]
+    for item in first.vault_writes:
+        vault.write(item["path"], item["data"], item["cas"])
+    # the workloads' Secret holds Vault's values
+    assert dict((k, v) for k, v in secret(first, "redis").items() if k in write["data"]) == write["data"]
+    # a second run reads them back: nothing to write, nothing pending
+    second = make_plan(FakeCluster(applied(first)), "vault", vault)
+    assert second.vault_writes == [] and second.phases() == []
+    assert second.facts["_redis_passwords"] == write["data"]
+
+
+def test_vault_values_win_and_a_switch_from_kubernetes_adopts_the_secrets():
+    plain = make_plan(FakeCluster())
+    live = applied(plain)
+    # switching backends: Vault empty, the Secret's values are written, not regenerated
+    vault = FakeVault()
+    switched = make_plan(FakeCluster(live), "vault", vault)
+    assert switched.facts["_redis_passwords"] == plain.facts["_redis_passwords"]
+    assert switched.vault_writes[1]["data"] == plain.facts["_redis_passwords"]
+    # a value changed in Vault is what the Secret gets
+    changed = dict(plain.facts["_redis_passwords"], password="x" * 32)
+    vault = FakeVault({"neurallog/neurallog-data/redis": (changed, 3)})
+    from_vault = make_plan(FakeCluster(live), "vault", vault)
+    assert from_vault.facts["_redis_passwords"] == changed
+    assert [w for w in from_vault.vault_writes if w["path"].endswith("/redis")] == []
+    assert secret(from_vault, "redis-credentials")["password"] == "x" * 32
+
+
+def test_rotation_changes_one_key_and_the_consumers_hash_only():
+    vault = FakeVault()
+    first = make_plan(FakeCluster(), "vault", vault)
+    for item in first.vault_writes:
+        vault.write(item["path"], item["data"], item["cas"])
+    live = applied(first)
+    rotated = make_plan(FakeCluster(live), "vault", vault, rotate={"service": "redis", "key": "password"})
+    rotation = rotated.rotation
+    old = first.facts["_redis_passwords"]
+    assert rotation["old"] == old["password"] and rotation["new"] != old["password"]
+    assert rotation["values"] == dict(old, password=rotation["new"])
+    assert rotation["path"] == "neurallog/neurallog-data/redis" and rotation["version"] == 1
+    # nothing written by the plan: the playbook writes after the server took it
+    assert rotated.vault_writes == []
+    pending = [(o["kind"], o["metadata"]["name"]) for p in rotated.phases() for o in p["objects"] + p["secrets"]]
+    assert sorted(k for k, _n in pending) == ["Deployment"] * 8 + ["Secret", "Secret"]
+    assert ("Secret", "redis") in pending and ("Secret", "redis-credentials") in pending
+
+
+def test_external_secrets_no_value_and_every_secret_replaced():
+    settings = {"store_name": "vault", "store_kind": "SecretStore", "key_prefix": "kv/",
+                "store_provider": {"vault": {"server": "https://vault:8200"}}}
+    plan = make_plan(FakeCluster(), "external-secrets", components=("namespaces", "postgresql", "redis", "elasticsearch",
+                                                                     "core_services"), external_secrets=settings)
+    objects = applied(plan)
+    assert [o for o in objects if o["kind"] == "Secret"] == []
+    external = dict(((o["metadata"]["namespace"], o["metadata"]["name"]), o) for o in objects
+                    if o["kind"] == "ExternalSecret")
+    assert sorted(external) == sorted([
+        ("neurallog-data", "elasticsearch"), ("neurallog-data", "elasticsearch-ca"),
+        ("neurallog-data", "elasticsearch-http-tls"), ("neurallog-data", "elasticsearch-transport-tls"),
+        ("neurallog-data", "postgresql"), ("neurallog-data", "redis"),
+        ("neurallog-system", "database-credentials"), ("neurallog-system", "elasticsearch-credentials"),
+        ("neurallog-system", "redis-credentials")])
+    stores = sorted(o["metadata"]["namespace"] for o in objects if o["kind"] == "SecretStore")
+    assert stores == ["neurallog-data", "neurallog-system"]
+    text = repr(objects)
+    assert "NLXREF" not in text and "PRIVATE KEY" not in text
+    database = external[("neurallog-system", "database-credentials")]["spec"]
+    assert database["target"]["template"]["data"]["url"] == \
+        "postgresql://neurallog:{{ .postgresql_password }}@postgresql.neurallog-data.svc:5432/neurallog"
+    assert database["data"] == [{"secretKey": "postgresql_password", "remoteRef": {
+        "key": "kv/neurallog-data/postgresql", "property": "password"}}]
+    assert database["secretStoreRef"] == {"name": "vault", "kind": "SecretStore"}
+    # the same placeholders every run: the core services' hash does not move
+    again = make_plan(FakeCluster(objects), "external-secrets", components=("namespaces", "postgresql", "redis",
+                                                                             "elasticsearch", "core_services"),
+                      external_secrets=settings)
+    # (Elasticsearch's bootstrap list still settles: the fake cluster runs no pod)
+    assert [(p["objects"], p["secrets"]) for p in again.phases()] == [([], [])]
+
+
+def test_placeholders_pass_password_checks_and_survive_url_quoting():
+    from urllib.parse import quote
+    holders = backend.Placeholders()
+    value = holders.value("ns", "redis", "password")
+    assert len(value) == 16 and value.isalnum() and quote(value) == value
+    assert holders.value("ns", "redis", "password") == value
+    assert holders.ref("x%sy" % value) == ("ns", "redis", "password")
+
+
+@pytest.mark.parametrize("settings,message", [
+    ({}, "neurallog_vault.url must be the Vault/OpenBao address"),
+    ({"url": "http://127.0.0.1:8200", "auth_method": "token"}, "neurallog_vault.token is required"),
+    ({"url": "http://127.0.0.1:8200", "auth_method": "approle", "role_id": "r"}, "neurallog_vault.secret_id is required"),
+    ({"url": "http://127.0.0.1:8200", "auth_method": "kubernetes"}, "neurallog_vault.kubernetes_role is required"),
+    ({"url": "http://127.0.0.1:8200", "auth_method": "ldap"}, "neurallog_vault.auth_method must be one of token, approle, kubernetes"),
+])
+def test_vault_settings_problems_name_the_setting(settings, message):
+    settings = dict({"kv_mount": "secret"}, **settings)
+    assert any(message in problem for problem in backend.vault_settings_problems(settings))
+
+
+def test_scram_verifier_has_postgresql_s_form():
+    verifier = backend.scram_sha256_verifier("pencil", salt=b"0123456789abcdef")
+    assert verifier == backend.scram_sha256_verifier("pencil", salt=b"0123456789abcdef")
+    head, keys = verifier.split("$", 1)[1].split("$")
+    assert head == "4096:" + base64.b64encode(b"0123456789abcdef").decode()
+    assert [len(base64.b64decode(k)) for k in keys.split(":")] == [32, 32]
+    assert backend.scram_sha256_verifier("pencil") != backend.scram_sha256_verifier("pencil")   # random salt
