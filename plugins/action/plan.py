@@ -369,8 +369,11 @@ class ActionModule(ControllerAction):
         with these settings (no cluster, every optional API on) and the kinds
         the undeclared-object search knows, namespaced ones only; with
         ``served`` (a cluster's), only the kinds that cluster serves."""
+        # the backend decides whether the credentials are Secrets or ExternalSecrets
+        backend = str(self._templar.template(task_vars.get("neurallog_secrets_backend", "kubernetes")) or "kubernetes")
         plan = Plan(self._templar, self._loader, task_vars, ROLES_DIR, cluster=None, render_dir="",
-                    run_tags=["all"], skip_tags=[])
+                    run_tags=["all"], skip_tags=[], secrets_backend=backend)
+        plan.external_secrets = _backend_setting(plan, "neurallog_external_secrets")
         try:
             plan.validate()
             apis = plan.value(plan.variables["_preflight_capability_apis"])

@@ -39,6 +39,8 @@ EXTERNAL_SECRETS_API = "external-secrets.io/v1beta1"
 # uses, so a rotated credential rolls it out (and an unchanged one never does).
 CREDENTIALS_HASH_ANNOTATION = "neurallog.io/credentials-hash"
 
+MANAGED_BY = "app.kubernetes.io/managed-by"
+
 _PLACEHOLDER_RE = re.compile(r"NLXREF([0-9]{4})XREFNL")
 _KEY_RE = re.compile(r"[^A-Za-z0-9_]")
 
@@ -152,9 +154,14 @@ def external_secret(secret, placeholders, store, prefix, refresh_interval="1h", 
     spec = {
         "refreshInterval": refresh_interval,
         "secretStoreRef": {"name": store["name"], "kind": store["kind"]},
+        # The Secret the operator makes has the labels but the managed-by
+        # one: the platform manages the ExternalSecret, not it (the search
+        # for undeclared objects must never take it for a leftover).
         "target": {"name": name, "creationPolicy": "Owner", "deletionPolicy": "Retain",
                    "template": {"type": secret.get("type") or "Opaque", "engineVersion": "v2",
-                                "metadata": {"labels": dict(metadata.get("labels") or {})}}},
+                                "metadata": {"labels": dict((key, value) for key, value in
+                                                            (metadata.get("labels") or {}).items()
+                                                            if key != MANAGED_BY)}}},
     }
     if refs:
         spec["target"]["template"]["data"] = template

@@ -133,6 +133,9 @@ def test_external_secrets_no_value_and_every_secret_replaced():
     assert database["data"] == [{"secretKey": "postgresql_password", "remoteRef": {
         "key": "kv/neurallog-data/postgresql", "property": "password"}}]
     assert database["secretStoreRef"] == {"name": "vault", "kind": "SecretStore"}
+    # the operator's Secret is not the platform's (never taken for an undeclared leftover)
+    labels = database["target"]["template"]["metadata"]["labels"]
+    assert "app.kubernetes.io/managed-by" not in labels and labels["app.kubernetes.io/name"] == "postgresql"
     # the same placeholders every run: the core services' hash does not move
     again = make_plan(FakeCluster(objects), "external-secrets", components=("namespaces", "postgresql", "redis",
                                                                              "elasticsearch", "core_services"),
