@@ -228,7 +228,7 @@ class Plan:
                 continue
             spec = self.value({key: value for key, value in entry.items() if key not in ("when",)})
             service = spec.get("service", role.name)
-            if self.secrets_backend == "external-secrets":
+            if self.values_unknown():
                 self.facts[spec["fact"]] = self.placeholders.values(spec["namespace"], spec["name"], spec["keys"])
                 continue
             stored = self.read_objects("Secret", namespace=spec["namespace"], name=spec["name"])
@@ -262,6 +262,17 @@ class Plan:
                 path = self.vault.path(spec["namespace"], spec["name"])
                 self.vault_writes.append({"path": path, "data": values, "cas": self.vault.versions.get(path, 0)})
             self.facts[spec["fact"]] = values
+
+    def values_unknown(self):
+        """Credentials the run never knows, so they get placeholders: the
+        external-secrets backend's, and render mode's with
+        neurallog_render_secrets=none and the Secrets as the store (the user
+        creates the Secrets; a generated value would be thrown away, and the
+        consumers' credentials hash would change with every render)."""
+        if self.secrets_backend == "external-secrets":
+            return True
+        return (self.cluster is None and self.secrets_backend == "kubernetes"
+                and self.value(self.variables.get("neurallog_render_secrets", "file")) == "none")
 
     def derive(self, role):
         for fact in role.plan.get("facts") or []:
