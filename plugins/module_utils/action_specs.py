@@ -36,9 +36,10 @@ SPECS = dict(
         lock=dict(type="bool", default=True),
         timeout=dict(type="int", default=20),
         mode=dict(type="str", default="reconcile", choices=["reconcile", "kinds"]),
-        rotate=dict(type="dict", default=None, options=dict(service=dict(type="str", required=True),
-                                                             key=dict(type="str", required=True),
-                                                             settings=dict(type="list", elements="str", default=[]))),
+        rotate=dict(type="dict", default=None, options=dict(
+            service=dict(type="str", required=True),
+            key=dict(type="str", required=True, no_log=False),
+            settings=dict(type="list", elements="str", default=[]))),
     ),
     run_lock=_with_connection(
         state=dict(type="str", default="present", choices=["present", "absent"]),

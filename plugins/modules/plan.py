@@ -55,9 +55,9 @@ options:
   rotate:
     description:
       - Rotation (playbooks/rotate_secrets.yml) of one credential, the key O(rotate.key) of the credentials of
-        O(rotate.service) (a role's C(meta/plan.yml) C(credentials) entry): it gets a new value; everything
-        made from it (Secrets, the consumers' C(neurallog.io/credentials-hash)) is planned with it. Nothing
-        is written to Vault for it: the result's C(rotation) holds the old and the new value (no_log).
+        O(rotate.service) (a role's C(meta/plan.yml) C(credentials) entry), which gets a new value; everything
+        made from it (Secrets, the consumers' C(neurallog.io/credentials-hash)) is planned with it.
+      - Nothing is written to Vault for it. The result's C(rotation) holds the old and the new value (no_log).
     type: dict
     suboptions:
       service:
@@ -70,7 +70,7 @@ options:
         required: true
       settings:
         description: Settings (variable names) whose values the result's C(rotation.settings) returns, as the roles
-          resolve them (defaults, inventory, vars): what the server side of the rotation needs.
+          resolve them (defaults, inventory, vars), for the server side of the rotation.
         type: list
         elements: str
         default: []

@@ -60,8 +60,8 @@ def test_vault_first_install_generates_once_and_writes_back_then_reads_back():
                                                        "neurallog/neurallog-data/redis",
                                                        "neurallog/neurallog-data/elasticsearch"]
     write = first.vault_writes[1]
-    assert write["cas"] == 0 and sorted(write["data"]) == ["admin-password", "password", "probe-password",
-                                                          "replication-password"]
+    assert write["cas"] == 0
+    assert sorted(write["data"]) == ["admin-password", "password", "probe-password", "replication-password"]
     for item in first.vault_writes:
         vault.write(item["path"], item["data"], item["cas"])
     # the workloads' Secret holds Vault's values
@@ -111,8 +111,8 @@ def test_rotation_changes_one_key_and_the_consumers_hash_only():
 def test_external_secrets_no_value_and_every_secret_replaced():
     settings = {"store_name": "vault", "store_kind": "SecretStore", "key_prefix": "kv/",
                 "store_provider": {"vault": {"server": "https://vault:8200"}}}
-    plan = make_plan(FakeCluster(), "external-secrets", components=("namespaces", "postgresql", "redis", "elasticsearch",
-                                                                     "core_services"), external_secrets=settings)
+    components = ("namespaces", "postgresql", "redis", "elasticsearch", "core_services")
+    plan = make_plan(FakeCluster(), "external-secrets", components=components, external_secrets=settings)
     objects = applied(plan)
     assert [o for o in objects if o["kind"] == "Secret"] == []
     external = dict(((o["metadata"]["namespace"], o["metadata"]["name"]), o) for o in objects
@@ -137,9 +137,7 @@ def test_external_secrets_no_value_and_every_secret_replaced():
     labels = database["target"]["template"]["metadata"]["labels"]
     assert "app.kubernetes.io/managed-by" not in labels and labels["app.kubernetes.io/name"] == "postgresql"
     # the same placeholders every run: the core services' hash does not move
-    again = make_plan(FakeCluster(objects), "external-secrets", components=("namespaces", "postgresql", "redis",
-                                                                             "elasticsearch", "core_services"),
-                      external_secrets=settings)
+    again = make_plan(FakeCluster(objects), "external-secrets", components=components, external_secrets=settings)
     # (Elasticsearch's bootstrap list still settles: the fake cluster runs no pod)
     assert [(p["objects"], p["secrets"]) for p in again.phases()] == [([], [])]
 
