@@ -9,7 +9,8 @@ set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 # shellcheck source=versions.env
 . "$here/versions.env"
-cache=${NEURALLOG_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/neurallog}
+. "$(dirname "${BASH_SOURCE[0]}")/../lib/cache.sh"
+cache=$neurallog_cache
 out="$cache/crds/prometheus-operator-$PROMETHEUS_OPERATOR_VERSION-gateway-api-$GATEWAY_API_VERSION-vpa-$VPA_VERSION.yaml"
 export GOFLAGS=-mod=mod GOTOOLCHAIN=local
 
