@@ -182,12 +182,10 @@ def _walk(node, path=""):
     if isinstance(node, dict):
         for key, value in node.items():
             yield path, key, value
-            for item in _walk(value, "%s.%s" % (path, key) if path else key):
-                yield item
+            yield from _walk(value, "%s.%s" % (path, key) if path else key)
     elif isinstance(node, list):
         for index, value in enumerate(node):
-            for item in _walk(value, "%s[%d]" % (path, index)):
-                yield item
+            yield from _walk(value, "%s[%d]" % (path, index))
 
 
 def dashboard_problems(dashboard):
