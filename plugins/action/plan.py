@@ -229,8 +229,10 @@ class ActionModule(ControllerAction):
             self._release(plan, lock)
             raise
         prune = bool(plan.value(plan.variables.get("neurallog_prune", False))) and bool(undeclared["remove"])
+        # a fleet run names the cluster each warning is about
+        host = str(task_vars.get("inventory_hostname") or "localhost")
         for warning in warnings:
-            self._display.warning(warning)
+            self._display.warning(warning if host == "localhost" else "%s: %s" % (host, warning))
         rendered = []
         if render_dir:
             secrets_mode = plan.value(plan.variables.get("neurallog_render_secrets", "file"))
