@@ -3,7 +3,9 @@
 # adapts to (Prometheus Operator, Gateway API, VPA) into one YAML stream and
 # prints its path; `crds.sh openshift` does the same for OpenShift's Route
 # and SecurityContextConstraints (the two API groups the preflight takes for
-# OpenShift). The CRDs come from the projects' own Go modules, at the
+# OpenShift), `crds.sh prometheus` for the Prometheus Operator's kinds the
+# monitoring role creates or reads (ServiceMonitor, PodMonitor,
+# PrometheusRule, Prometheus). The CRDs come from the projects' own Go modules, at the
 # versions pinned in versions.env, downloaded once into the Go module cache.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -36,7 +38,21 @@ case "${1:-optional}" in
     fi
     echo "$out"
     exit 0 ;;
-  *) echo "usage: crds.sh [optional|openshift]" >&2; exit 2 ;;
+  prometheus)
+    out="$cache/crds/prometheus-operator-$PROMETHEUS_OPERATOR_VERSION-with-prometheus.yaml"
+    if [ ! -s "$out" ]; then
+      mkdir -p "$cache/crds"
+      prom=$(module_dir "github.com/prometheus-operator/prometheus-operator@$PROMETHEUS_OPERATOR_VERSION")
+      [ -n "$prom" ] || { echo "crds.sh: prometheus-operator@$PROMETHEUS_OPERATOR_VERSION not downloaded" >&2; exit 1; }
+      tmp=$(mktemp "$out.XXXXXX")
+      for f in servicemonitors podmonitors prometheusrules prometheuses; do
+        printf -- '---\n'; cat "$prom/example/prometheus-operator-crd/monitoring.coreos.com_$f.yaml"
+      done >"$tmp"
+      chmod 0644 "$tmp" && mv "$tmp" "$out"
+    fi
+    echo "$out"
+    exit 0 ;;
+  *) echo "usage: crds.sh [optional|openshift|prometheus]" >&2; exit 2 ;;
 esac
 
 if [ ! -s "$out" ]; then

@@ -217,6 +217,7 @@ class ActionModule(ControllerAction):
             plan.build()
             phases = plan.phases()
             notes = plan.notes()
+            warnings = plan.warnings()
             full_run = set(run_tags) == {"all"} and not skip_tags and not args["components"]
             undeclared = {"remove": [], "keep": []}
             if cluster is not None and full_run:
@@ -228,6 +229,10 @@ class ActionModule(ControllerAction):
             self._release(plan, lock)
             raise
         prune = bool(plan.value(plan.variables.get("neurallog_prune", False))) and bool(undeclared["remove"])
+        # a fleet run names the cluster each warning is about
+        host = str(task_vars.get("inventory_hostname") or "localhost")
+        for warning in warnings:
+            self._display.warning(warning if host == "localhost" else "%s: %s" % (host, warning))
         rendered = []
         if render_dir:
             secrets_mode = plan.value(plan.variables.get("neurallog_render_secrets", "file"))
@@ -244,6 +249,7 @@ class ActionModule(ControllerAction):
             undeclared=undeclared,
             prune=prune,
             notes=notes,
+            plan_warnings=warnings,
             rendered=rendered,
             lock=lock,
             kubernetes_version=plan.facts.get("preflight_kubernetes_version", ""),

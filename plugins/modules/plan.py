@@ -114,6 +114,13 @@ facts:
   description: The public facts the roles derived (names without a leading underscore).
   type: dict
   returned: always
+plan_warnings:
+  description:
+    - The C(warnings) of the planned roles (their C(meta/plan.yml)), also shown as warnings, e.g. a
+      Prometheus resource whose selectors miss the monitoring objects' labels.
+  type: list
+  elements: str
+  returned: always
 rendered:
   description: The files render mode wrote or removed.
   type: list

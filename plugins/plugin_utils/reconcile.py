@@ -31,6 +31,7 @@ from ansible_collections.neurallog.platform.plugins.module_utils import manifest
 from ansible_collections.neurallog.platform.plugins.module_utils import undeclared as undeclared_utils
 from ansible_collections.neurallog.platform.plugins.module_utils.data_services import (
     lost_credentials, statefulset_immutable_changes)
+from ansible_collections.neurallog.platform.plugins.plugin_utils.cluster import ClusterError
 
 # The platform's roles in the order their objects are applied. Roles that
 # make no objects (globals, preflight, summary) only contribute settings.
@@ -43,7 +44,7 @@ PHASES = ["namespaces", "policies", "data", "core", "edge"]
 MANAGED_SELECTOR = "app.kubernetes.io/managed-by=neurallog.platform,!tenant"
 WORKLOAD_KINDS = ("Deployment", "StatefulSet", "DaemonSet")
 PLAN_KEYS = {"tags", "phase", "checks", "reads", "credentials", "facts", "manifests", "immutable", "wait",
-             "settled", "report", "notes"}
+             "settled", "report", "notes", "warnings"}
 
 
 class PlanError(AnsibleError):
@@ -192,8 +193,14 @@ class Plan:
             if not self.condition(read.get("when")):
                 self.facts[read["var"]] = []
                 continue
-            spec = self.value({key: value for key, value in read.items() if key not in ("var", "when")})
-            self.facts[read["var"]] = self.read_objects(**spec)
+            spec = self.value({key: value for key, value in read.items() if key not in ("var", "when", "optional")})
+            try:
+                self.facts[read["var"]] = self.read_objects(**spec)
+            except ClusterError as exc:
+                # optional: a read the run may be refused (RBAC) is None
+                if not read.get("optional") or "HTTP 403" not in str(exc):
+                    raise
+                self.facts[read["var"]] = None
 
     def read_objects(self, kind, api_version="v1", namespace=None, name=None, label_selector=None):
         if self.cluster is None:
@@ -316,6 +323,17 @@ class Plan:
             for note in self.roles[name].plan.get("notes") or []:
                 if self.condition(note.get("when")):
                     out.append(" ".join(str(self.value(note["msg"])).split()))
+        return out
+
+    def warnings(self):
+        """The `warnings` of the selected roles whose `when` holds: each
+        `msgs` a list of texts (an expression), shown as warnings."""
+        out = []
+        for name in self.selected:
+            for entry in self.roles[name].plan.get("warnings") or []:
+                if self.condition(entry.get("when")):
+                    msgs = self.value(entry["msgs"]) or []
+                    out.extend(" ".join(str(msg).split()) for msg in ([msgs] if isinstance(msgs, str) else msgs))
         return out
 
     def public_facts(self):
