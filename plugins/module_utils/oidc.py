@@ -224,9 +224,10 @@ def service_config(oidc, uris):
         ("OIDC_GROUPS_CLAIM", oidc["groups_claim"]),
         ("OIDC_GROUPS_PREFIX", oidc["groups_prefix"]),
         ("OIDC_PKCE", "true" if oidc["pkce"] else "false"),
-        ("OIDC_PKCE_METHOD", "S256" if oidc["pkce"] else ""),
         ("OIDC_REDIRECT_URIS", ",".join(uris)),
     ]
+    if oidc["pkce"]:
+        plain.insert(-1, ("OIDC_PKCE_METHOD", "S256"))
     env = [{"name": name, "value": value} for name, value in plain]
     volumes, mounts, annotations = [], [], {}
     if oidc["client_secret"]:
