@@ -60,7 +60,7 @@ def oidc_preflight(plan, oidc, discovery=True):
         stored = plan.read_objects("Secret", namespace=namespace, name=ref["name"])
         if secret_backend.stored_value(ref, stored) is None:
             raise PlanError(
-                "neurallog_oidc.client_secret: found %s, expected the Secret %s/%s with the key %s holding the "
+                "OIDC preflight, nothing changed: neurallog_oidc.client_secret: found %s, expected the Secret %s/%s with the key %s holding the "
                 "client secret; create it (kubectl -n %s create secret generic %s --from-file=%s=<file>) or set "
                 "neurallog_oidc_client_secret (Ansible Vault) and the run writes it"
                 % ("no Secret" if not stored else "no key %s in it" % ref["key"], namespace, ref["name"], ref["key"],

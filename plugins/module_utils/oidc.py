@@ -263,7 +263,7 @@ class FetchError(Exception):
 def _reason(exc):
     reason = getattr(exc, "reason", exc)
     if isinstance(reason, ssl.SSLCertVerificationError):
-        return True, getattr(reason, "verify_message", None) or str(reason)
+        return True, "certificate verify failed: %s" % (getattr(reason, "verify_message", None) or reason)
     if isinstance(reason, ssl.SSLError):
         return True, str(reason)
     if isinstance(reason, socket.timeout):

@@ -37,8 +37,6 @@ from test_safety_rails import Platform
 import oidc_provider_mock  # requirements-dev.txt; missing, the module fails (never skips)
 
 CLIENT_SECRET = "oidc-client-secret-" + base64.b32encode(os.urandom(10)).decode("ascii").lower()
-GROUPS_CLAIM_USER = oidc_provider_mock.User(sub="alice", claims={"email": "alice@example.test",
-                                                                   "groups": ["tenant-acme-admins"]})
 
 
 def _name(common_name):
@@ -89,7 +87,7 @@ def provider(tmp_path_factory):
                                                           serialization.NoEncryption()))
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.load_cert_chain(str(folder / "server.crt"), str(folder / "server.key"))
-    server = werkzeug.serving.make_server("127.0.0.1", 0, oidc_provider_mock.app(user_claims=[GROUPS_CLAIM_USER]),
+    server = werkzeug.serving.make_server("127.0.0.1", 0, oidc_provider_mock.app(),
                                           threaded=True, ssl_context=context)
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.1}, daemon=True)
     thread.start()
@@ -130,12 +128,15 @@ def oidc_setting(provider, **more):
     return setting
 
 
-def site(platform, tmp_path, setting, *args):
-    """site.yml with the OIDC settings from a vars file (the client secret
-    stays off the command line)."""
+def site(platform, tmp_path, setting, *args, **more):
+    """site.yml (or ``playbook``) with the OIDC settings from a vars file
+    (the client secret stays off the command line)."""
+    playbook = more.pop("playbook", os.path.join("playbooks", "site.yml"))
+    values = {"neurallog_oidc": setting, "neurallog_oidc_client_secret": CLIENT_SECRET}
+    values.update(more)
     path = tmp_path / ("oidc-%s.json" % os.urandom(4).hex())
-    path.write_text(json.dumps({"neurallog_oidc": setting, "neurallog_oidc_client_secret": CLIENT_SECRET}))
-    return platform.site("-e", "@%s" % path, *args)
+    path.write_text(json.dumps(values))
+    return platform.run(playbook, "-e", "@%s" % path, *args)
 
 
 def recap(output):
@@ -144,13 +145,13 @@ def recap(output):
     return {"ok": int(found.group(1)), "changed": int(found.group(2)), "failed": int(found.group(3))}
 
 
-def refused(platform, tmp_path, setting, expected):
+def refused(platform, tmp_path, setting, expected, **more):
     """site.yml fails with ``expected`` (a regular expression) in its
     message, and nothing of the platform exists afterwards."""
     before = platform.versions()
-    run = site(platform, tmp_path, setting)
+    run = site(platform, tmp_path, setting, **more)
     assert run.returncode != 0, run.output[-3000:]
-    found = re.search(r"OIDC preflight, nothing changed: (%s)" % expected, run.output)
+    found = re.search(r"(?:OIDC preflight, nothing changed: )?(%s)" % expected, run.output)
     assert found, run.output[-3000:]
     assert platform.versions() == before == {}
     assert platform.lease() is None
@@ -191,6 +192,17 @@ def test_pkce_without_s256_at_the_provider(platform, provider, tmp_path):
                               "absent, expected a list holding S256")
 
 
+def test_missing_client_secret(platform, provider, tmp_path):
+    """No value given and no Secret in the secrets backend."""
+    message = refused(platform, tmp_path, oidc_setting(provider), r"neurallog_oidc\.client_secret: [^\n\"]*",
+                      neurallog_oidc_client_secret="")
+    assert message == (
+        "neurallog_oidc.client_secret: found no Secret, expected the Secret {ns}/neurallog-oidc-client with the key "
+        "client-secret holding the client secret; create it (kubectl -n {ns} create secret generic "
+        "neurallog-oidc-client --from-file=client-secret=<file>) or set neurallog_oidc_client_secret (Ansible "
+        "Vault) and the run writes it".format(ns=platform.system))
+
+
 def test_good_provider_converges_and_reruns_unchanged(platform, provider, tmp_path, apps):
     setting = oidc_setting(provider, scopes=["openid", "email"], groups_claim="groups", groups_prefix="oidc:")
     first = site(platform, tmp_path, setting)
@@ -226,3 +238,22 @@ def test_good_provider_converges_and_reruns_unchanged(platform, provider, tmp_pa
     assert second.returncode == 0, second.output[-3000:]
     assert recap(second.output)["changed"] == 0, second.output[-3000:]
     assert platform.versions() == before
+
+    # The same prefix on the tenants' RoleBindings: the IdP's group names
+    # as the groups claim carries them, prefixed once.
+    tenant = "o" + os.urandom(3).hex()
+    try:
+        run = site(platform, tmp_path, setting, playbook=os.path.join("playbooks", "tenants.yml"), tenant_wait=False,
+                   tenant_list=[{"id": tenant, "admin_groups": ["%s-admins" % tenant]}])
+        assert run.returncode == 0, run.output[-3000:]
+        rbac = client.RbacAuthorizationV1Api(platform.core.api_client)
+        subjects = dict((name, [s.name for s in rbac.read_namespaced_role_binding(name, "tenant-" + tenant).subjects])
+                        for name in ("tenant-admin", "tenant-member"))
+        assert subjects == {"tenant-admin": ["oidc:%s-admins" % tenant],
+                            "tenant-member": ["oidc:tenant-%s-members" % tenant]}
+    finally:
+        try:
+            platform.core.delete_namespace("tenant-" + tenant)
+        except client.ApiException as exc:
+            if exc.status != 404:
+                raise
