@@ -144,7 +144,7 @@ def resolve(setting):
     if not isinstance(scopes, list) or not scopes:
         _fail("scopes", "must be a non-empty list such as [openid, profile, email], got %r" % (merged["scopes"],))
     for index, scope in enumerate(scopes):
-        if not isinstance(scope, str) or not SCOPE.match(scope):
+        if not isinstance(scope, str) or not SCOPE.fullmatch(scope):
             _fail("scopes[%d]" % index, "must be one scope name without spaces, got %r" % (scope,))
     if "openid" not in scopes:
         _fail("scopes", "must include openid (an OpenID Connect sign-in), got %s" % ", ".join(scopes))
@@ -153,7 +153,7 @@ def resolve(setting):
     out["scopes"] = list(scopes)
     for field in ("username_claim", "groups_claim"):
         value = _text(field, merged[field])
-        if not CLAIM.match(value):
+        if not CLAIM.fullmatch(value):
             _fail(field, "must be a claim name (letters, digits, '_', '.', ':', '/', '-'), got %r" % value)
         out[field] = value
     for field in ("username_prefix", "groups_prefix"):

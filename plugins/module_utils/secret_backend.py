@@ -37,11 +37,11 @@ def secret_ref(setting, ref, optional=False):
     name = ref.get("name") or ""
     if not name and optional:
         return None
-    if not isinstance(name, str) or len(name) > 253 or not DNS1123_SUBDOMAIN.match(name):
+    if not isinstance(name, str) or len(name) > 253 or not DNS1123_SUBDOMAIN.fullmatch(name):
         raise SecretRefError("%s.name: must be a Secret name (lowercase letters, digits, '-' and '.'), got %r"
                              % (setting, name))
     key = ref.get("key") or ""
-    if not isinstance(key, str) or not SECRET_KEY.match(key):
+    if not isinstance(key, str) or not SECRET_KEY.fullmatch(key):
         raise SecretRefError("%s.key: must be a Secret key (letters, digits, '-', '_' and '.'), got %r"
                              % (setting, key))
     return {"name": name, "key": key}
