@@ -231,19 +231,8 @@ def test_scopes_are_not_checked_when_the_provider_lists_none():
     assert oidc.check_discovery(oidc.resolve(enabled(scopes=["openid", "groups"])), provider(document))
 
 
-def test_the_ca_bundle_is_what_the_fetcher_trusts(tmp_path):
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import NameOID
-    import datetime
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, u"test CA")])
-    now = datetime.datetime.now(datetime.timezone.utc)
-    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
-            .serial_number(1).not_valid_before(now).not_valid_after(now + datetime.timedelta(days=1))
-            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True).sign(key, hashes.SHA256()))
-    bundle = cert.public_bytes(serialization.Encoding.PEM).decode("ascii")
+def test_the_ca_bundle_is_what_the_fetcher_trusts():
+    bundle = _test_ca()
     fetcher = provider()
     resolved = oidc.resolve(enabled(ca_bundle=bundle))
     oidc.check_discovery(resolved, fetcher)
@@ -345,3 +334,67 @@ def test_a_bad_oidc_setting_fails_the_tenants_naming_it():
         tenant_bindings([{"id": "acme"}], enabled(groups_prefix="system:x"))
     assert info.value.errors == ["neurallog_oidc.groups_prefix: may not start with 'system:' (Kubernetes' own users "
                                  "and groups), got 'system:x'"]
+
+
+# -- render mode: site.yml with OIDC, no cluster, no provider ----------------------------
+
+def render_site(out, values, *extra):
+    import subprocess
+    varfile = out.parent / ("%s-vars.json" % out.name)
+    varfile.write_text(json.dumps(values))
+    env = dict(os.environ, ANSIBLE_CONFIG=os.path.join(REPO, "ansible.cfg"),
+               K8S_AUTH_KUBECONFIG=str(out.parent / "no-such-kubeconfig"), KUBECONFIG=str(out.parent / "none"))
+    cmd = [os.path.join(os.path.dirname(sys.executable), "ansible-playbook"), "site.yml", "-i", "inventories/local",
+           "-e", "neurallog_render_dir=%s" % out, "-e", "@%s" % varfile] + [a for e in extra for a in ("-e", e)]
+    proc = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=600, check=False)
+    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
+    return proc.stdout + proc.stderr
+
+
+def test_render_mode_with_oidc(tmp_path):
+    """auth-service's environment and the CA ConfigMap in the manifests, the
+    client secret only in secrets/ (or only named with render_secrets none),
+    the redirect URIs in the summary, the same bytes on a re-render."""
+    secret = "render-client-secret-" + os.urandom(6).hex()
+    values = {"neurallog_oidc": enabled(discovery_check=False, ca_bundle=_test_ca()),
+              "neurallog_oidc_client_secret": secret}
+    first = render_site(tmp_path / "first", values)
+    assert secret not in first
+    assert ('register the redirect URIs https://api.neurallog.test/auth/callback at the identity provider'
+            in " ".join(first.split()))
+    texts = dict((str(p.relative_to(tmp_path / "first")), p.read_text()) for p in (tmp_path / "first").rglob("*.yaml"))
+    assert [name for name, text in texts.items() if secret in text or base64.b64encode(secret.encode()).decode() in text] \
+        == ["secrets/core_services.yaml"]
+    docs = [d for d in yaml.safe_load_all(texts["core_services.yaml"]) if d]
+    auth = [d for d in docs if d["kind"] == "Deployment" and d["metadata"]["name"] == "auth-service"][0]
+    env = dict((e["name"], e.get("value")) for e in auth["spec"]["template"]["spec"]["containers"][0]["env"])
+    assert env["OIDC_ISSUER_URL"] == ISSUER and env["OIDC_REDIRECT_URIS"] == "https://api.neurallog.test/auth/callback"
+    assert [d["metadata"]["name"] for d in docs if d["kind"] == "ConfigMap"] == ["neurallog-oidc-ca"]
+
+    render_site(tmp_path / "again", values)
+    names = sorted(p.relative_to(tmp_path / "again") for p in (tmp_path / "again").rglob("*.yaml"))
+    assert names == sorted(p.relative_to(tmp_path / "first") for p in (tmp_path / "first").rglob("*.yaml"))
+    for name in texts:
+        if not name.startswith("secrets/"):
+            assert (tmp_path / "again" / name).read_text() == texts[name], name
+
+    render_site(tmp_path / "none", values, "neurallog_render_secrets=none")
+    required = (tmp_path / "none" / "required-secrets" / "core_services.txt").read_text()
+    assert "neurallog-system/neurallog-oidc-client (Opaque): client-secret" in required
+    assert not any(secret in p.read_text() for p in (tmp_path / "none").rglob("*") if p.is_file())
+
+
+def _test_ca():
+    import datetime
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, u"render CA")])
+    # fixed dates: the same bytes on every render of this test
+    start = datetime.datetime(2026, 1, 1, tzinfo=datetime.timezone.utc)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+            .serial_number(1).not_valid_before(start).not_valid_after(start + datetime.timedelta(days=3650))
+            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True).sign(key, hashes.SHA256()))
+    return cert.public_bytes(serialization.Encoding.PEM).decode("ascii")
