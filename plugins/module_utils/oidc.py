@@ -24,7 +24,7 @@ import tempfile
 
 from ansible.module_utils.six.moves.urllib.error import HTTPError, URLError
 from ansible.module_utils.six.moves.urllib.parse import urlsplit
-from ansible.module_utils.urls import open_url
+from ansible.module_utils.urls import ConnectionError as UrlsConnectionError, SSLValidationError, open_url
 
 from ansible_collections.neurallog.platform.plugins.module_utils.secret_backend import (
     SecretRefError, secret_env, secret_ref)
@@ -287,6 +287,10 @@ def fetch(url, timeout, ca_bundle=""):
         return response.read()
     except HTTPError as exc:
         raise FetchError("HTTP %s %s" % (exc.code, exc.reason), status=exc.code)
+    except SSLValidationError as exc:
+        raise FetchError(str(exc), tls=True)
+    except UrlsConnectionError as exc:
+        raise FetchError(str(exc))
     except (URLError, OSError, ssl.SSLError) as exc:
         tls, reason = _reason(exc)
         raise FetchError(reason, tls=tls)

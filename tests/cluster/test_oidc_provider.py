@@ -6,7 +6,7 @@ Four preflight cases, each through site.yml on the local cluster:
 - a good provider: the preflight passes, site.yml converges with
   auth-service's environment, the CA ConfigMap and the client Secret
   carrying the settings, the summary prints the redirect URIs, and a second
-  run changes nothing;
+  run changes nothing, and no verbosity prints the client secret;
 - an issuer mismatch (a trailing slash), an unreachable provider (a closed
   loopback port) and a wrong CA: each fails naming the setting, before
   anything is changed (no namespace, no Lease).
@@ -205,9 +205,11 @@ def test_missing_client_secret(platform, provider, tmp_path):
 
 def test_good_provider_converges_and_reruns_unchanged(platform, provider, tmp_path, apps):
     setting = oidc_setting(provider, scopes=["openid", "email"], groups_claim="groups", groups_prefix="oidc:")
-    first = site(platform, tmp_path, setting)
+    first = site(platform, tmp_path, setting, "-vvv")
     assert first.returncode == 0, first.output[-3000:]
+    # at any verbosity: neither the value nor its base64 form
     assert CLIENT_SECRET not in first.output
+    assert base64.b64encode(CLIENT_SECRET.encode("utf-8")).decode("ascii") not in first.output
     redirect = "https://api.neurallog.test/auth/callback"
     assert ('OIDC (%s, client neurallog-test, groups prefix "oidc:"): register the redirect URIs %s at the '
             "identity provider" % (provider["url"], redirect)) in " ".join(first.output.split())
