@@ -14,6 +14,8 @@ from ansible.errors import AnsibleError
 
 from ansible_collections.neurallog.platform.plugins.action.run_lock import default_holder
 from ansible_collections.neurallog.platform.plugins.module_utils import manifests as manifest_utils
+from ansible_collections.neurallog.platform.plugins.module_utils import oidc as oidc_utils
+from ansible_collections.neurallog.platform.plugins.module_utils import secret_backend
 from ansible_collections.neurallog.platform.plugins.module_utils import openshift as openshift_utils
 from ansible_collections.neurallog.platform.plugins.module_utils import run_lock as lock_utils
 from ansible_collections.neurallog.platform.plugins.module_utils import undeclared as undeclared_utils
@@ -34,7 +36,43 @@ def _version_tuple(text):
     return tuple(int(part) for part in str(text).split(".")[:2])
 
 
-def preflight(plan):
+def preflight(plan, discovery=True):
+    """The OIDC setting, the cluster checks (Kubernetes version, optional
+    APIs, StorageClass), then the OIDC client Secret and the identity
+    provider's discovery document (``discovery``)."""
+    try:
+        oidc = oidc_utils.resolve(plan.value(plan.variables.get("neurallog_oidc")))
+    except oidc_utils.OidcError as exc:
+        raise PlanError(str(exc))
+    plan.facts["oidc_settings"] = oidc
+    _cluster_preflight(plan)
+    if oidc["enabled"]:
+        oidc_preflight(plan, oidc, discovery)
+
+
+def oidc_preflight(plan, oidc, discovery=True):
+    """OIDC: the client secret is in the secrets backend (or given), and the
+    provider's discovery document passes module_utils/oidc's checks."""
+    given = plan.value(plan.variables.get("neurallog_oidc_client_secret", "")) or ""
+    ref = oidc["client_secret"]
+    if ref and not given and plan.cluster is not None:
+        namespace = plan.value(plan.variables["neurallog_namespace_system"])
+        stored = plan.read_objects("Secret", namespace=namespace, name=ref["name"])
+        if secret_backend.stored_value(ref, stored) is None:
+            raise PlanError(
+                "OIDC preflight, nothing changed: neurallog_oidc.client_secret: found %s, expected the Secret %s/%s with the key %s holding the "
+                "client secret; create it (kubectl -n %s create secret generic %s --from-file=%s=<file>) or set "
+                "neurallog_oidc_client_secret (Ansible Vault) and the run writes it"
+                % ("no Secret" if not stored else "no key %s in it" % ref["key"], namespace, ref["name"], ref["key"],
+                   namespace, ref["name"], ref["key"]))
+    if discovery and oidc["discovery_check"]:
+        try:
+            oidc_utils.check_discovery(oidc)
+        except oidc_utils.OidcError as exc:
+            raise PlanError("OIDC preflight, nothing changed: %s" % exc)
+
+
+def _cluster_preflight(plan):
     """The cluster checks: Kubernetes version, optional APIs, StorageClass."""
     overrides = plan.value(plan.variables["preflight_capability_overrides"]) or {}
     forced = dict((key, value) for key, value in overrides.items() if value is not None)
@@ -274,7 +312,8 @@ class ActionModule(ControllerAction):
             plan.validate()
             apis = plan.value(plan.variables["_preflight_capability_apis"])
             plan.facts["preflight_render_capabilities"] = dict((name, True) for name in apis)
-            plan.build(preflight=preflight)
+            # the kinds only: no request to the identity provider
+            plan.build(preflight=lambda p: preflight(p, discovery=False))
         except PlanError as exc:
             raise AnsibleError(str(exc))
         kinds = []

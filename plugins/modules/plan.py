@@ -24,6 +24,10 @@ description:
     kubernetes.core.k8s). When nothing is pending the lock is released at once.
   - The components follow the play's C(--tags)/C(--skip-tags) (C(ansible_run_tags), C(ansible_skip_tags)).
   - Render mode (C(neurallog_render_dir)) contacts no cluster and writes the files; check mode takes no lock.
+  - With C(neurallog_oidc) enabled, before the lock and any change, the identity provider's discovery
+    document is fetched through the setting's CA bundle and checked (issuer byte for byte, a JSON Web Key
+    Set at C(jwks_uri), the scopes, S256 with PKCE), and the client Secret is looked for; a failure names
+    the setting (docs/oidc.md). C(mode=kinds) never asks the identity provider.
   - The result holds Secrets and is never shown (no_log).
   - Every request to the API server has a timeout; a failure names the server URL and the cause.
 options:
