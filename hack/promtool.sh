@@ -4,11 +4,12 @@
 # installing would start a Prometheus server. `apt-get download` fetches the
 # .deb of that version from the machine's apt mirror into a temporary folder,
 # `dpkg-deb -x` unpacks it there and only usr/bin/promtool is kept, under
-# ${NEURALLOG_CACHE_DIR:-${XDG_CACHE_HOME:-~/.cache}/neurallog}/promtool/<Debian version>/.
+# <cache>/promtool/<Debian version>/ (the cache folder of hack/lib/cache.sh).
 # Re-runs only look for that file; one download at a time (flock).
 set -euo pipefail
 upstream=${PROMTOOL_VERSION:-2.42.0}
-cache=${NEURALLOG_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/neurallog}
+. "$(dirname "${BASH_SOURCE[0]}")/lib/cache.sh"
+cache=$neurallog_cache
 
 cached() {
   local found
