@@ -24,6 +24,9 @@ description:
     kubernetes.core.k8s). When nothing is pending the lock is released at once.
   - The components follow the play's C(--tags)/C(--skip-tags) (C(ansible_run_tags), C(ansible_skip_tags)).
   - Render mode (C(neurallog_render_dir)) contacts no cluster and writes the files; check mode takes no lock.
+  - With C(neurallog_gitops) C(argocd) or C(flux) render mode writes the layer folders, no Secret (their list in
+    C(required-secrets/)) and the Argo CD or Flux objects that apply the layers in order (docs/gitops.md); the
+    C(neurallog_gitops_*) settings are checked before anything is written.
   - The result holds Secrets and is never shown (no_log).
   - Every request to the API server has a timeout; a failure names the server URL and the cause.
 options:
