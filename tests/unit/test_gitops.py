@@ -197,3 +197,25 @@ def test_layers_files_are_valid_yaml_streams(tmp_path):
     for path in sorted(folder.glob("layers/*/*.yaml")):
         docs = [d for d in yaml.safe_load_all(path.read_text()) if d]
         assert docs and all("kind" in d for d in docs), path
+
+
+def test_onboarding_one_tenant_adds_its_folder_and_keeps_the_others(tmp_path):
+    folder = tmp_path / "out"
+    flux = ["neurallog_gitops=flux"] + GITOPS_ARGS[1:]
+    proc = run("playbooks/tenants.yml", folder, *flux)
+    assert proc.returncode == 0, proc.stdout[-3000:]
+    demo = tree(folder / "tenants" / "demo")
+    tenant_file = tmp_path / "acme.yml"
+    tenant_file.write_text("id: acme\nname: Acme\norganizations: [ops]\n")
+    onboard = run("playbooks/tenant_onboard.yml", folder, "tenant_file=%s" % tenant_file, *flux)
+    assert onboard.returncode == 0, onboard.stdout[-3000:]
+    assert tree(folder / "tenants" / "demo") == demo
+    assert yaml.safe_load((folder / "tenants" / "acme" / "tenant.yaml").read_text()) == {
+        "id": "acme", "name": "Acme", "organizations": ["ops"]}
+    objects = [d for d in yaml.safe_load_all((folder / "tenants" / "acme" / "manifests" / "tenant.yaml").read_text()) if d]
+    assert {o["metadata"].get("namespace") or o["metadata"]["name"] for o in objects} == {"tenant-acme", "tenant-acme-org-ops"}
+    assert all(o["metadata"]["labels"]["tenant"] == "acme" for o in objects)
+    assert "tenant-acme/redis-credentials (Opaque)" in (folder / "required-secrets" / "tenant-acme.txt").read_text()
+    kustomizations = [d for d in yaml.safe_load_all((folder / "gitops" / "apps" / "tenants.yaml").read_text()) if d]
+    assert [k["metadata"]["name"] for k in kustomizations] == [
+        "neurallog-tenant-admission", "neurallog-tenant-acme", "neurallog-tenant-demo"]
