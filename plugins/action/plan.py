@@ -89,6 +89,9 @@ def preflight(plan):
     plan.facts.update(preflight_kubernetes_version=server, preflight_capabilities=capabilities)
 
 
+GITOPS_NO_SECRETS = "neurallog_gitops writes no Secret"
+
+
 def gitops_settings(plan, render_dir):
     """The neurallog_gitops settings, checked (PlanError naming the
     setting) before anything is written."""
@@ -134,10 +137,10 @@ def _unlink(path, changed):
         changed.append(path)
 
 
-def required_secrets_text(name, secrets):
-    """The list of the Secrets ``name`` needs and that were not rendered:
-    namespace/name (type): keys, no value."""
-    lines = ["# Secrets %s needs and that were not rendered (neurallog_render_secrets=none):" % name,
+def required_secrets_text(name, secrets, why="neurallog_render_secrets=none"):
+    """The list of the Secrets ``name`` needs and that were not rendered
+    (``why``): namespace/name (type): keys, no value."""
+    lines = ["# Secrets %s needs and that were not rendered (%s):" % (name, why),
              "# create them, under these names, before applying (kubectl, External Secrets, Sealed "
              "Secrets, ...)."]
     for secret in secrets:
@@ -254,7 +257,7 @@ def write_gitops(groups, render_dir, gitops):
         secrets = [o for o in stamped if o.get("kind") == "Secret"]
         required = os.path.join(render_dir, "required-secrets", name + ".txt")
         if secrets:
-            _write(required, required_secrets_text(name, secrets), 0o640, changed)
+            _write(required, required_secrets_text(name, secrets, GITOPS_NO_SECRETS), 0o640, changed)
         else:
             _unlink(required, changed)
         # the plain render's file of the group (a folder rendered before without neurallog_gitops)

@@ -14,7 +14,7 @@ import os
 from ansible.module_utils.parsing.convert_bool import boolean
 
 from ansible_collections.neurallog.platform.plugins.action.plan import (
-    _folder, _unlink, _write, present_layers, required_secrets_text, write_files, write_render)
+    GITOPS_NO_SECRETS, _folder, _unlink, _write, present_layers, required_secrets_text, write_files, write_render)
 from ansible_collections.neurallog.platform.plugins.module_utils import gitops as gitops_utils
 from ansible_collections.neurallog.platform.plugins.module_utils import manifests as manifest_utils
 from ansible_collections.neurallog.platform.plugins.module_utils import openshift as openshift_utils
@@ -167,7 +167,7 @@ def write_gitops_tenants(built, tenants, render_dir, gitops):
                    and ((o.get("metadata") or {}).get("labels") or {}).get("tenant") == tenant_id]
         required = os.path.join(render_dir, "required-secrets", "tenant-%s.txt" % tenant_id)
         if secrets:
-            _write(required, required_secrets_text("tenant " + tenant_id, secrets), 0o640, changed)
+            _write(required, required_secrets_text("tenant " + tenant_id, secrets, GITOPS_NO_SECRETS), 0o640, changed)
         else:
             _unlink(required, changed)
     base = os.path.join(render_dir, gitops_utils.TENANTS_DIR)

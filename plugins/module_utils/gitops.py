@@ -14,6 +14,8 @@ __metaclass__ = type
 import posixpath
 import re
 
+from ansible.module_utils.parsing.convert_bool import boolean
+
 TOOLS = ("none", "argocd", "flux")
 # The layers, in the order a GitOps tool applies them: the reconcile
 # engine's phases each belong to one; CustomResourceDefinitions and Jobs
@@ -65,7 +67,7 @@ def settings_from(values):
         "namespace": namespace,
         "project": str(values.get("neurallog_gitops_project") or ""),
         "interval": str(values.get("neurallog_gitops_interval") or ""),
-        "prune": bool(values.get("neurallog_gitops_prune", False)),
+        "prune": values.get("neurallog_gitops_prune", False),
         "labels": dict(values.get("neurallog_common_labels") or {}),
     }
 
@@ -79,6 +81,11 @@ def validate(settings, render_dir):
     if tool == "none":
         return
     errors = []
+    try:
+        # -e neurallog_gitops_prune=true gives text
+        settings["prune"] = boolean(settings["prune"], strict=True)
+    except TypeError:
+        errors.append("neurallog_gitops_prune must be true or false, got %r" % (settings["prune"],))
     if not render_dir:
         errors.append("neurallog_gitops=%s writes files: set neurallog_render_dir (the folder, inside a checkout of "
                       "neurallog_gitops_repo_url, at neurallog_gitops_path)" % tool)

@@ -111,6 +111,7 @@ def test_tenants_argocd_application_set_and_flux_kustomization_per_tenant():
     ({"neurallog_gitops_project": ""}, "neurallog_gitops_project must name an Argo CD project"),
     ({"neurallog_gitops": "flux", "neurallog_gitops_interval": "ten minutes"},
      "neurallog_gitops_interval must be a Go duration"),
+    ({"neurallog_gitops_prune": "sometimes"}, "neurallog_gitops_prune must be true or false, got 'sometimes'"),
 ])
 def test_bad_settings_are_refused_naming_the_setting(changes, message):
     with pytest.raises(gitops.GitOpsSettingError) as refused:
@@ -118,6 +119,14 @@ def test_bad_settings_are_refused_naming_the_setting(changes, message):
     assert message in str(refused.value)
     gitops.validate(settings(), "/tmp/render")
     gitops.validate(settings(neurallog_gitops="none", neurallog_gitops_repo_url=""), "")
+
+
+def test_prune_given_as_text_is_a_boolean():
+    for text, expected in (("true", True), ("false", False), ("no", False)):
+        values = settings(neurallog_gitops_prune=text)
+        gitops.validate(values, "/tmp/render")
+        assert values["prune"] is expected
+        assert gitops.layer_objects(values, ["10-data"])[0]["spec"]["syncPolicy"]["automated"]["prune"] is expected
 
 
 def test_gitops_needs_a_render_folder():
