@@ -234,6 +234,8 @@ def tenant_objects(settings, tenant_ids, platform_app=None):
     if settings["tool"] == "argocd":
         template_spec = _argocd_application(settings, "x", "x", None)["spec"]
         template_spec["source"]["path"] = "{{.path.path}}/" + TENANT_MANIFESTS
+        tenant_labels = dict(settings["labels"])
+        tenant_labels.update({"app.kubernetes.io/component": "tenant", "tenant": "{{.id}}"})
         appset = {
             "apiVersion": ARGOCD_API, "kind": "ApplicationSet",
             "metadata": _metadata(settings, "%s-tenants" % APP_PREFIX, TENANT_WAVES["tenants"]),
@@ -243,9 +245,7 @@ def tenant_objects(settings, tenant_ids, platform_app=None):
                 "generators": [{"git": {"repoURL": settings["repo_url"], "revision": settings["revision"],
                                         "files": [{"path": _repo_path(settings, TENANTS_DIR, "*", TENANT_FILE)}]}}],
                 "template": {
-                    "metadata": {"name": "%s-tenant-{{.id}}" % APP_PREFIX,
-                                 "labels": dict(settings["labels"], **{"app.kubernetes.io/component": "tenant",
-                                                                      "tenant": "{{.id}}"})},
+                    "metadata": {"name": "%s-tenant-{{.id}}" % APP_PREFIX, "labels": tenant_labels},
                     "spec": template_spec}}}
         return [_argocd_application(settings, admission_name, admission_path, TENANT_WAVES["admission"]), appset]
     out = [_flux_kustomization(settings, admission_name, admission_path, [platform_app] if platform_app else [])]
