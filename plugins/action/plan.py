@@ -314,6 +314,11 @@ class ActionModule(ControllerAction):
             return self._kinds(result, task_vars, served)
         run_tags = task_vars.get("ansible_run_tags") or ["all"]
         skip_tags = task_vars.get("ansible_skip_tags") or []
+        # GitOps output without a render folder: said before any cluster is reached
+        missing = gitops_utils.render_dir_error(
+            str(self._templar.template(task_vars.get("neurallog_gitops", "none")) or "none"), render_dir)
+        if missing:
+            raise AnsibleError("Invalid GitOps settings: %s." % missing)
         cluster = None
         if not render_dir:
             kubeconfig = args["kubeconfig"] or self._templar.template(task_vars.get("neurallog_kubeconfig", "")) or None

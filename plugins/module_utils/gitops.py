@@ -72,6 +72,15 @@ def settings_from(values):
     }
 
 
+def render_dir_error(tool, render_dir):
+    """The message when ``tool`` asks for GitOps output without a render
+    folder, else None."""
+    if tool != "none" and not render_dir:
+        return ("neurallog_gitops=%s writes files: set neurallog_render_dir (the folder, inside a checkout of "
+                "neurallog_gitops_repo_url, at neurallog_gitops_path)" % tool)
+    return None
+
+
 def validate(settings, render_dir):
     """Raise GitOpsSettingError naming every wrong setting (before anything
     is written)."""
@@ -86,9 +95,8 @@ def validate(settings, render_dir):
         settings["prune"] = boolean(settings["prune"], strict=True)
     except TypeError:
         errors.append("neurallog_gitops_prune must be true or false, got %r" % (settings["prune"],))
-    if not render_dir:
-        errors.append("neurallog_gitops=%s writes files: set neurallog_render_dir (the folder, inside a checkout of "
-                      "neurallog_gitops_repo_url, at neurallog_gitops_path)" % tool)
+    if render_dir_error(tool, render_dir):
+        errors.append(render_dir_error(tool, render_dir))
     if not _REPO_URL.match(settings["repo_url"]):
         errors.append("neurallog_gitops_repo_url must be the Git repository's URL (https://, http://, ssh:// or "
                       "user@host:path), got %r" % settings["repo_url"])

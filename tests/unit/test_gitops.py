@@ -199,6 +199,17 @@ def test_bad_gitops_setting_fails_before_anything_is_written(tmp_path):
     assert not folder.exists()
 
 
+def test_gitops_without_a_render_folder_fails_before_the_cluster_is_read(tmp_path):
+    env = dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"), ANSIBLE_NOCOLOR="1",
+               K8S_AUTH_KUBECONFIG=str(tmp_path / "none"), KUBECONFIG=str(tmp_path / "none"))
+    proc = subprocess.run([str(Path(sys.executable).parent / "ansible-playbook"), "site.yml", "-i", "inventories/local",
+                           "-e", "neurallog_gitops=flux"], cwd=str(ROOT), env=env, capture_output=True, text=True,
+                          timeout=600, check=False)
+    assert proc.returncode != 0
+    assert "Invalid GitOps settings: neurallog_gitops=flux writes files: set neurallog_render_dir" in proc.stdout, \
+        proc.stdout[-3000:]
+
+
 def test_layers_files_are_valid_yaml_streams(tmp_path):
     folder = tmp_path / "out"
     proc = run("site.yml", folder, *GITOPS_ARGS)
