@@ -5,7 +5,8 @@
 # and SecurityContextConstraints (the two API groups the preflight takes for
 # OpenShift), `crds.sh prometheus` for the Prometheus Operator's kinds the
 # monitoring role creates or reads (ServiceMonitor, PodMonitor,
-# PrometheusRule, Prometheus). The CRDs come from the projects' own Go modules, at the
+# PrometheusRule, Prometheus), `crds.sh gitops` for Argo CD's and Flux's CRDs
+# (the objects render mode writes with neurallog_gitops). The CRDs come from the projects' own Go modules, at the
 # versions pinned in versions.env, downloaded once into the Go module cache.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -52,7 +53,29 @@ case "${1:-optional}" in
     fi
     echo "$out"
     exit 0 ;;
-  *) echo "usage: crds.sh [optional|openshift|prometheus]" >&2; exit 2 ;;
+  gitops)
+    out="$cache/crds/argocd-$ARGOCD_VERSION-kustomize-controller-$FLUX_KUSTOMIZE_CONTROLLER_VERSION-source-controller-$FLUX_SOURCE_CONTROLLER_VERSION.yaml"
+    if [ ! -s "$out" ]; then
+      mkdir -p "$cache/crds"
+      argocd=$(module_dir "github.com/argoproj/argo-cd/v3@$ARGOCD_VERSION")
+      kustomize=$(module_dir "github.com/fluxcd/kustomize-controller@$FLUX_KUSTOMIZE_CONTROLLER_VERSION")
+      source=$(module_dir "github.com/fluxcd/source-controller@$FLUX_SOURCE_CONTROLLER_VERSION")
+      for dir in "$argocd" "$kustomize" "$source"; do
+        [ -n "$dir" ] || { echo "crds.sh: a GitOps module (versions.env) was not downloaded (go mod download -json says why)" >&2; exit 1; }
+      done
+      tmp=$(mktemp "$out.XXXXXX")
+      {
+        for f in application-crd applicationset-crd appproject-crd; do
+          printf -- '---\n'; cat "$argocd/manifests/crds/$f.yaml"
+        done
+        printf -- '---\n'; cat "$kustomize/config/crd/bases/kustomize.toolkit.fluxcd.io_kustomizations.yaml"
+        printf -- '---\n'; cat "$source/config/crd/bases/source.toolkit.fluxcd.io_gitrepositories.yaml"
+      } >"$tmp"
+      chmod 0644 "$tmp" && mv "$tmp" "$out"
+    fi
+    echo "$out"
+    exit 0 ;;
+  *) echo "usage: crds.sh [optional|openshift|prometheus|gitops]" >&2; exit 2 ;;
 esac
 
 if [ ! -s "$out" ]; then

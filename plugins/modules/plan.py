@@ -28,6 +28,9 @@ description:
     document is fetched through the setting's CA bundle and checked (issuer byte for byte, a JSON Web Key
     Set at C(jwks_uri), the scopes, S256 with PKCE), and the client Secret is looked for; a failure names
     the setting (docs/oidc.md). C(mode=kinds) never asks the identity provider.
+  - With C(neurallog_gitops) C(argocd) or C(flux) render mode writes the layer folders, no Secret (their list in
+    C(required-secrets/)) and the Argo CD or Flux objects that apply the layers in order (docs/gitops.md); the
+    C(neurallog_gitops_*) settings are checked before anything is written.
   - The result holds Secrets and is never shown (no_log).
   - Every request to the API server has a timeout; a failure names the server URL and the cause.
 options:
