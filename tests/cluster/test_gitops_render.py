@@ -30,11 +30,10 @@ from kubernetes import config
 from kubernetes.dynamic import DynamicClient
 from kubernetes.dynamic.resource import ResourceList
 
-from cluster_helpers import wait_until
-from test_interrupted_runs import CLUSTER_SCRIPT, recap
+from cluster_helpers import install_crds, own_cluster
+from test_interrupted_runs import recap
 from test_safety_rails import PLAYBOOK, REPO
 
-CRDS_SCRIPT = os.path.join(REPO, "hack", "localcluster", "crds.sh")
 MANAGED = "app.kubernetes.io/managed-by=neurallog.platform"
 # made by the controllers from the platform's objects (labels copied) or the
 # run's lock, not declared objects
@@ -48,11 +47,7 @@ TOOL_KINDS = (("argoproj.io/v1alpha1", "Application"), ("argoproj.io/v1alpha1", 
 
 
 def cluster_command(command):
-    env = dict(os.environ, NEURALLOG_CLUSTER_NAME=os.environ.get("NEURALLOG_CLUSTER_PREFIX", "") + "pytest-gitops",
-               NEURALLOG_CLUSTER_PROVIDER="local")
-    proc = subprocess.run([sys.executable, CLUSTER_SCRIPT, command], env=env, check=True, timeout=600,
-                          capture_output=True, text=True)
-    return proc.stdout.strip()
+    return own_cluster("gitops", command)
 
 
 def run(playbook, kubeconfig, *args):
@@ -126,32 +121,7 @@ class GitOpsCluster:
             query_params=[("fieldValidation", "Strict")], **kwargs)
 
     def install_crds(self):
-        path = subprocess.run([CRDS_SCRIPT, "gitops"], check=True, capture_output=True, text=True,
-                              timeout=600).stdout.strip().splitlines()[-1]
-        with open(path) as handle:
-            crds = [d for d in yaml.safe_load_all(handle) if d]
-        for crd in crds:
-            self.apply(crd, dry_run=False)
-        resource = self.dynamic.resources.get(api_version="apiextensions.k8s.io/v1", kind="CustomResourceDefinition")
-
-        def established():
-            for crd in crds:
-                status = resource.get(name=crd["metadata"]["name"]).to_dict().get("status") or {}
-                if not any(c["type"] == "Established" and c["status"] == "True" for c in status.get("conditions") or []):
-                    return False
-            return True
-        wait_until("the GitOps CRDs Established", established, timeout=120)
-
-        def listable():
-            try:
-                for api_version, kind in TOOL_KINDS:
-                    self.dynamic.resources.get(api_version=api_version, kind=kind).get()
-            except Exception:  # pylint: disable=broad-exception-caught  # 429 or not discovered yet
-                self.dynamic = DynamicClient(self.api)
-                return False
-            return True
-        wait_until("Argo CD's and Flux's kinds listable", listable, timeout=120)
-        return sorted(crd["metadata"]["name"] for crd in crds)
+        return install_crds(self, "gitops", TOOL_KINDS, apply=lambda crd: self.apply(crd, dry_run=False))
 
     def managed(self):
         """(kind, namespace, name) of every object with the platform's label,

@@ -23,15 +23,13 @@ import subprocess
 import sys
 
 import pytest
-import yaml
 from kubernetes import client, config
 from kubernetes.dynamic import DynamicClient
 
-from cluster_helpers import wait_until
-from test_interrupted_runs import CLUSTER_SCRIPT, recap
+from cluster_helpers import install_crds, own_cluster
+from test_interrupted_runs import recap
 from test_safety_rails import PLAYBOOK, REPO
 
-CRDS_SCRIPT = os.path.join(REPO, "hack", "localcluster", "crds.sh")
 MONITORING = "neurallog-monitoring"
 SELECTED = {"release": "kube-prometheus-stack"}
 MISSING_LABEL = ("Prometheus monitoring/k8s would not pick up the platform's ServiceMonitors in neurallog-monitoring: "
@@ -42,11 +40,7 @@ MISSING_RULE_LABEL = ("Prometheus monitoring/k8s would not pick up the platform'
 
 
 def cluster_command(command):
-    env = dict(os.environ, NEURALLOG_CLUSTER_NAME=os.environ.get("NEURALLOG_CLUSTER_PREFIX", "") + "pytest-prometheus",
-               NEURALLOG_CLUSTER_PROVIDER="local")
-    proc = subprocess.run([sys.executable, CLUSTER_SCRIPT, command], env=env, check=True, timeout=600,
-                          capture_output=True, text=True)
-    return proc.stdout.strip()
+    return own_cluster("prometheus", command)
 
 
 class PrometheusCluster:
@@ -71,25 +65,7 @@ class PrometheusCluster:
         return proc
 
     def install_crds(self):
-        path = subprocess.run([CRDS_SCRIPT, "prometheus"], check=True, capture_output=True, text=True,
-                              timeout=600).stdout.strip().splitlines()[-1]
-        with open(path) as handle:
-            crds = [d for d in yaml.safe_load_all(handle) if d]
-        resource = self.dynamic.resources.get(api_version="apiextensions.k8s.io/v1", kind="CustomResourceDefinition")
-        for crd in crds:
-            self.dynamic.server_side_apply(resource, body=crd, name=crd["metadata"]["name"],
-                                           field_manager="neurallog-test-crds", force_conflicts=True)
-
-        def listable():
-            try:
-                for kind in ("ServiceMonitor", "PrometheusRule", "Prometheus"):
-                    self.dynamic.resources.get(api_version="monitoring.coreos.com/v1", kind=kind).get()
-            except Exception:  # pylint: disable=broad-exception-caught  # 429 or not discovered yet
-                self.dynamic = DynamicClient(self.api)
-                return False
-            return True
-        wait_until("the Prometheus Operator's kinds listable", listable, timeout=180)
-        return sorted(crd["metadata"]["name"] for crd in crds)
+        return install_crds(self, "prometheus", tuple(("monitoring.coreos.com/v1", kind) for kind in ("ServiceMonitor", "PrometheusRule", "Prometheus")))
 
     def prometheus(self, namespace_selector):
         """The Prometheus monitoring/k8s, created or replaced."""
