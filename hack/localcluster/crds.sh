@@ -14,89 +14,91 @@ here=$(cd "$(dirname "$0")" && pwd)
 . "$here/versions.env"
 . "$(dirname "${BASH_SOURCE[0]}")/../lib/cache.sh"
 cache=$neurallog_cache
-out="$cache/crds/prometheus-operator-$PROMETHEUS_OPERATOR_VERSION-gateway-api-$GATEWAY_API_VERSION-vpa-$VPA_VERSION.yaml"
 export GOFLAGS=-mod=mod GOTOOLCHAIN=local
 
 module_dir() {
-  (cd "$cache/crds" && go mod download -json "$1" | sed -n 's/.*"Dir": "\(.*\)".*/\1/p')
+  local json
+  mkdir -p "$cache/crds"
+  json=$(cd "$cache/crds" && go mod download -json "$1") || {
+    echo "crds.sh: go mod download $1 failed: $(sed -n 's/.*"Error": "\(.*\)".*/\1/p' <<<"$json")" >&2
+    return 1
+  }
+  sed -n 's/.*"Dir": "\(.*\)".*/\1/p' <<<"$json"
 }
 
+# Every module named in versions.env was downloaded (go mod download -json says why not).
+require() {
+  local dir
+  for dir in "$@"; do
+    [ -n "$dir" ] || { echo "crds.sh: a module pinned in versions.env was not downloaded (go mod download -json says why)" >&2; exit 1; }
+  done
+}
+
+# Each kind of stream: its file name (keyed by the versions) and how it is
+# written; written once, atomically, by the common part below.
 case "${1:-optional}" in
-  optional) ;;
+  optional)
+    out="$cache/crds/prometheus-operator-$PROMETHEUS_OPERATOR_VERSION-gateway-api-$GATEWAY_API_VERSION-vpa-$VPA_VERSION.yaml"
+    stream() {
+      local prom gateway vpa f
+      prom=$(module_dir "github.com/prometheus-operator/prometheus-operator@$PROMETHEUS_OPERATOR_VERSION")
+      gateway=$(module_dir "sigs.k8s.io/gateway-api@$GATEWAY_API_VERSION")
+      vpa=$(module_dir "k8s.io/autoscaler/vertical-pod-autoscaler@$VPA_VERSION")
+      require "$prom" "$gateway" "$vpa"
+      # The kinds the collection creates (and PodMonitor, which a Prometheus
+      # resource selects alongside them).
+      for f in servicemonitors podmonitors prometheusrules; do
+        printf -- '---\n'; cat "$prom/example/prometheus-operator-crd/monitoring.coreos.com_$f.yaml"
+      done
+      # The standard channel's CRDs (its ValidatingAdmissionPolicy is left out).
+      for f in "$gateway"/config/crd/standard/gateway.networking.k8s.io_*.yaml; do
+        case "$f" in *_vap_*) continue ;; esac
+        printf -- '---\n'; cat "$f"
+      done
+      printf -- '---\n'; cat "$vpa/deploy/vpa-v1-crd-gen.yaml"
+    } ;;
   openshift)
     out="$cache/crds/openshift-api-$OPENSHIFT_API_VERSION.yaml"
-    if [ ! -s "$out" ]; then
-      mkdir -p "$cache/crds"
+    stream() {
+      local api
       api=$(module_dir "github.com/openshift/api@$OPENSHIFT_API_VERSION")
-      [ -n "$api" ] || { echo "crds.sh: github.com/openshift/api@$OPENSHIFT_API_VERSION not downloaded" >&2; exit 1; }
-      tmp=$(mktemp "$out.XXXXXX")
-      {
-        # the Default feature set's CRDs, as OpenShift's own manifests hold them
-        printf -- '---\n'; cat "$api/route/v1/zz_generated.crd-manifests/routes.crd.yaml"
-        printf -- '---\n'; cat "$api/security/v1/zz_generated.crd-manifests/0000_03_config-operator_01_securitycontextconstraints.crd.yaml"
-      } >"$tmp"
-      chmod 0644 "$tmp" && mv "$tmp" "$out"
-    fi
-    echo "$out"
-    exit 0 ;;
+      require "$api"
+      # the Default feature set's CRDs, as OpenShift's own manifests hold them
+      printf -- '---\n'; cat "$api/route/v1/zz_generated.crd-manifests/routes.crd.yaml"
+      printf -- '---\n'; cat "$api/security/v1/zz_generated.crd-manifests/0000_03_config-operator_01_securitycontextconstraints.crd.yaml"
+    } ;;
   prometheus)
     out="$cache/crds/prometheus-operator-$PROMETHEUS_OPERATOR_VERSION-with-prometheus.yaml"
-    if [ ! -s "$out" ]; then
-      mkdir -p "$cache/crds"
+    stream() {
+      local prom f
       prom=$(module_dir "github.com/prometheus-operator/prometheus-operator@$PROMETHEUS_OPERATOR_VERSION")
-      [ -n "$prom" ] || { echo "crds.sh: prometheus-operator@$PROMETHEUS_OPERATOR_VERSION not downloaded" >&2; exit 1; }
-      tmp=$(mktemp "$out.XXXXXX")
+      require "$prom"
       for f in servicemonitors podmonitors prometheusrules prometheuses; do
         printf -- '---\n'; cat "$prom/example/prometheus-operator-crd/monitoring.coreos.com_$f.yaml"
-      done >"$tmp"
-      chmod 0644 "$tmp" && mv "$tmp" "$out"
-    fi
-    echo "$out"
-    exit 0 ;;
+      done
+    } ;;
   gitops)
     out="$cache/crds/argocd-$ARGOCD_VERSION-kustomize-controller-$FLUX_KUSTOMIZE_CONTROLLER_VERSION-source-controller-$FLUX_SOURCE_CONTROLLER_VERSION.yaml"
-    if [ ! -s "$out" ]; then
-      mkdir -p "$cache/crds"
+    stream() {
+      local argocd kustomize source f
       argocd=$(module_dir "github.com/argoproj/argo-cd/v3@$ARGOCD_VERSION")
       kustomize=$(module_dir "github.com/fluxcd/kustomize-controller@$FLUX_KUSTOMIZE_CONTROLLER_VERSION")
       source=$(module_dir "github.com/fluxcd/source-controller@$FLUX_SOURCE_CONTROLLER_VERSION")
-      for dir in "$argocd" "$kustomize" "$source"; do
-        [ -n "$dir" ] || { echo "crds.sh: a GitOps module (versions.env) was not downloaded (go mod download -json says why)" >&2; exit 1; }
+      require "$argocd" "$kustomize" "$source"
+      for f in application-crd applicationset-crd appproject-crd; do
+        printf -- '---\n'; cat "$argocd/manifests/crds/$f.yaml"
       done
-      tmp=$(mktemp "$out.XXXXXX")
-      {
-        for f in application-crd applicationset-crd appproject-crd; do
-          printf -- '---\n'; cat "$argocd/manifests/crds/$f.yaml"
-        done
-        printf -- '---\n'; cat "$kustomize/config/crd/bases/kustomize.toolkit.fluxcd.io_kustomizations.yaml"
-        printf -- '---\n'; cat "$source/config/crd/bases/source.toolkit.fluxcd.io_gitrepositories.yaml"
-      } >"$tmp"
-      chmod 0644 "$tmp" && mv "$tmp" "$out"
-    fi
-    echo "$out"
-    exit 0 ;;
+      printf -- '---\n'; cat "$kustomize/config/crd/bases/kustomize.toolkit.fluxcd.io_kustomizations.yaml"
+      printf -- '---\n'; cat "$source/config/crd/bases/source.toolkit.fluxcd.io_gitrepositories.yaml"
+    } ;;
   *) echo "usage: crds.sh [optional|openshift|prometheus|gitops]" >&2; exit 2 ;;
 esac
 
 if [ ! -s "$out" ]; then
   mkdir -p "$cache/crds"
-  prom=$(module_dir "github.com/prometheus-operator/prometheus-operator@$PROMETHEUS_OPERATOR_VERSION")
-  gateway=$(module_dir "sigs.k8s.io/gateway-api@$GATEWAY_API_VERSION")
-  vpa=$(module_dir "k8s.io/autoscaler/vertical-pod-autoscaler@$VPA_VERSION")
   tmp=$(mktemp "$out.XXXXXX")
-  {
-    # The kinds the collection creates (and PodMonitor, which a Prometheus
-    # resource selects alongside them).
-    for f in servicemonitors podmonitors prometheusrules; do
-      printf -- '---\n'; cat "$prom/example/prometheus-operator-crd/monitoring.coreos.com_$f.yaml"
-    done
-    # The standard channel's CRDs (its ValidatingAdmissionPolicy is left out).
-    for f in "$gateway"/config/crd/standard/gateway.networking.k8s.io_*.yaml; do
-      case "$f" in *_vap_*) continue ;; esac
-      printf -- '---\n'; cat "$f"
-    done
-    printf -- '---\n'; cat "$vpa/deploy/vpa-v1-crd-gen.yaml"
-  } >"$tmp"
+  trap 'rm -f "$tmp"' EXIT
+  stream >"$tmp"
   chmod 0644 "$tmp" && mv "$tmp" "$out"
 fi
 echo "$out"
