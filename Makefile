@@ -1,7 +1,7 @@
 # neurallog.platform — one entry point for set-up, the main job and the tests.
 #   make deploy   set up everything; with no KUBECONFIG given, bring up the
 #                 local test cluster and run site.yml on it
-#   make test     the whole test suite (lint, sanity, unit, cluster, Molecule)
+#   make test     the whole test suite (lint, sanity, unit, cluster, Molecule, real containers on kind)
 #   make security render every inventory and example tenants, run checkov, print the figures
 #   make bench    site.yml and tenants against kubectl (build/bench/*.md); bench-profile: a no-op's profile;
 #                 bench-fleet: three clusters in parallel against one after another

@@ -5,7 +5,8 @@
 # on 127.0.0.1 with the configuration the elasticsearch role renders.
 set -euo pipefail
 version=${ES_VERSION:-8.15.3}
-repo="${NEURALLOG_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/neurallog}/m2"
+. "$(dirname "${BASH_SOURCE[0]}")/lib/cache.sh"
+repo="$neurallog_cache/m2"
 zip="$repo/org/elasticsearch/distribution/integ-test-zip/elasticsearch/$version/elasticsearch-$version.zip"
 if [ ! -s "$zip" ]; then
   mvn -q -B "-Dmaven.repo.local=$repo" dependency:get \

@@ -4,7 +4,8 @@
 # of its `nca`. Re-runs only check the version stamp.
 set -euo pipefail
 version=2.1.0
-cache=${NEURALLOG_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/neurallog}
+. "$(dirname "${BASH_SOURCE[0]}")/lib/cache.sh"
+cache=$neurallog_cache
 venv=$cache/venvs/nca
 python=${PYTHON:-python3}
 if [ "$(cat "$venv/.installed" 2>/dev/null)" != "$version" ]; then

@@ -22,8 +22,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
 OUT = ROOT / "build" / "bench"
-_CACHED_KUBECTL = Path(os.environ.get("NEURALLOG_CACHE_DIR")
-                       or Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "neurallog") / "bin" / "kubectl"
+sys.path.insert(0, str(ROOT / "collections"))
+from ansible_collections.neurallog.platform.plugins.plugin_utils.cache_dir import cache_dir  # noqa: E402
+
+_CACHED_KUBECTL = Path(cache_dir()) / "bin" / "kubectl"
 KUBECTL = Path(os.environ.get("KUBECTL") or (_CACHED_KUBECTL if _CACHED_KUBECTL.exists()
                                              else shutil.which("kubectl") or "kubectl"))
 FIELD_MANAGER = "neurallog.platform"

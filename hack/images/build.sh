@@ -22,7 +22,8 @@
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
-cache="${NEURALLOG_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/neurallog}/images"
+. "$(dirname "${BASH_SOURCE[0]}")/../lib/cache.sh"
+cache="$neurallog_cache/images"
 suite=bookworm
 mkdir -p "$cache"
 

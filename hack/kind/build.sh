@@ -25,7 +25,8 @@ here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
 # shellcheck source=../localcluster/versions.env
 . "$root/hack/localcluster/versions.env"
-cache=${NEURALLOG_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/neurallog}
+. "$(dirname "${BASH_SOURCE[0]}")/../lib/cache.sh"
+cache=$neurallog_cache
 kc="$cache/kind"
 bin="$kc/bin"
 mkdir -p "$bin" "$kc/work" "$kc/images" "$kc/rootfs"

@@ -7,7 +7,8 @@ set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 # shellcheck source=versions.env
 . "$here/versions.env"
-cache=${NEURALLOG_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/neurallog}
+. "$(dirname "${BASH_SOURCE[0]}")/../lib/cache.sh"
+cache=$neurallog_cache
 bin="$cache/bin"
 work="$cache/build"
 mkdir -p "$bin" "$work"

@@ -42,10 +42,10 @@ import urllib.request
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-CACHE = Path(
-    os.environ.get("NEURALLOG_CACHE_DIR")
-    or Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "neurallog"
-)
+sys.path.insert(0, str(HERE.parents[1] / "collections"))
+from ansible_collections.neurallog.platform.plugins.plugin_utils.cache_dir import cache_dir  # noqa: E402
+
+CACHE = Path(cache_dir())
 BIN = CACHE / "bin"
 NAME = os.environ.get("NEURALLOG_CLUSTER_NAME", "neurallog")
 STATE = CACHE / "clusters" / NAME

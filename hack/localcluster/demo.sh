@@ -8,7 +8,8 @@ set -uo pipefail
 cd "$(dirname "$0")/../.."
 export NEURALLOG_CLUSTER_NAME=${NEURALLOG_CLUSTER_NAME:-demo}
 work=$(mktemp -d); trap 'rm -rf "$work"' EXIT
-K=${NEURALLOG_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/neurallog}/bin/kubectl
+. hack/lib/cache.sh
+K=$neurallog_cache/bin/kubectl
 echo '$ time cluster.py up'; ( time .venv/bin/python hack/localcluster/cluster.py up ) 2>&1
 export KUBECONFIG=$(.venv/bin/python hack/localcluster/cluster.py kubeconfig)
 echo '$ kubectl version'; $K version

@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # Creates (once, and again when requirements.txt changes) the virtualenv
 # that holds checkov, and prints the path of its checkov command.
-#   ${XDG_CACHE_HOME:-~/.cache}/neurallog/venvs/checkov
+#   <cache>/venvs/checkov (hack/lib/cache.sh)
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
-venv=${CHECKOV_VENV:-${XDG_CACHE_HOME:-$HOME/.cache}/neurallog/venvs/checkov}
+. "$(dirname "${BASH_SOURCE[0]}")/../lib/cache.sh"
+venv=${CHECKOV_VENV:-$neurallog_cache/venvs/checkov}
 python=${PYTHON:-python3}
 stamp="$venv/.requirements"
 if ! cmp -s "$here/requirements.txt" "$stamp" || [ ! -x "$venv/bin/checkov" ]; then

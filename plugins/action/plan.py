@@ -7,14 +7,20 @@ plugins/modules/plan.py); the engine is plugins/plugin_utils/reconcile.py."""
 from __future__ import annotations
 
 import datetime
+import glob
 import os
 import stat
+
+import yaml
 
 from ansible.errors import AnsibleError
 from ansible.plugins.loader import lookup_loader
 
 from ansible_collections.neurallog.platform.plugins.action.run_lock import default_holder
+from ansible_collections.neurallog.platform.plugins.module_utils import gitops as gitops_utils
 from ansible_collections.neurallog.platform.plugins.module_utils import manifests as manifest_utils
+from ansible_collections.neurallog.platform.plugins.module_utils import oidc as oidc_utils
+from ansible_collections.neurallog.platform.plugins.module_utils import secret_backend
 from ansible_collections.neurallog.platform.plugins.module_utils import openshift as openshift_utils
 from ansible_collections.neurallog.platform.plugins.module_utils import run_lock as lock_utils
 from ansible_collections.neurallog.platform.plugins.module_utils import secrets_backend as backend_utils
@@ -37,7 +43,43 @@ def _version_tuple(text):
     return tuple(int(part) for part in str(text).split(".")[:2])
 
 
-def preflight(plan):
+def preflight(plan, discovery=True):
+    """The OIDC setting, the cluster checks (Kubernetes version, optional
+    APIs, StorageClass), then the OIDC client Secret and the identity
+    provider's discovery document (``discovery``)."""
+    try:
+        oidc = oidc_utils.resolve(plan.value(plan.variables.get("neurallog_oidc")))
+    except oidc_utils.OidcError as exc:
+        raise PlanError(str(exc))
+    plan.facts["oidc_settings"] = oidc
+    _cluster_preflight(plan)
+    if oidc["enabled"]:
+        oidc_preflight(plan, oidc, discovery)
+
+
+def oidc_preflight(plan, oidc, discovery=True):
+    """OIDC: the client secret is in the secrets backend (or given), and the
+    provider's discovery document passes module_utils/oidc's checks."""
+    given = plan.value(plan.variables.get("neurallog_oidc_client_secret", "")) or ""
+    ref = oidc["client_secret"]
+    if ref and not given and plan.cluster is not None:
+        namespace = plan.value(plan.variables["neurallog_namespace_system"])
+        stored = plan.read_objects("Secret", namespace=namespace, name=ref["name"])
+        if secret_backend.stored_value(ref, stored) is None:
+            raise PlanError(
+                "OIDC preflight, nothing changed: neurallog_oidc.client_secret: found %s, expected the Secret %s/%s with the key %s holding the "
+                "client secret; create it (kubectl -n %s create secret generic %s --from-file=%s=<file>) or set "
+                "neurallog_oidc_client_secret (Ansible Vault) and the run writes it"
+                % ("no Secret" if not stored else "no key %s in it" % ref["key"], namespace, ref["name"], ref["key"],
+                   namespace, ref["name"], ref["key"]))
+    if discovery and oidc["discovery_check"]:
+        try:
+            oidc_utils.check_discovery(oidc)
+        except oidc_utils.OidcError as exc:
+            raise PlanError("OIDC preflight, nothing changed: %s" % exc)
+
+
+def _cluster_preflight(plan):
     """The cluster checks: Kubernetes version, optional APIs, StorageClass."""
     overrides = plan.value(plan.variables["preflight_capability_overrides"]) or {}
     forced = dict((key, value) for key, value in overrides.items() if value is not None)
@@ -96,6 +138,23 @@ def _backend_setting(plan, name):
     return merged
 
 
+GITOPS_NO_SECRETS = "neurallog_gitops writes no Secret"
+
+
+def gitops_settings(plan, render_dir):
+    """The neurallog_gitops settings, checked (PlanError naming the
+    setting) before anything is written."""
+    names = ["neurallog_gitops", "neurallog_gitops_repo_url", "neurallog_gitops_revision", "neurallog_gitops_path",
+             "neurallog_gitops_namespace", "neurallog_gitops_project", "neurallog_gitops_interval",
+             "neurallog_gitops_prune", "neurallog_common_labels"]
+    settings = gitops_utils.settings_from(dict((n, plan.value(plan.variables[n])) for n in names if n in plan.variables))
+    try:
+        gitops_utils.validate(settings, render_dir)
+    except gitops_utils.GitOpsSettingError as exc:
+        raise PlanError(str(exc))
+    return settings
+
+
 def _write(path, content, mode, changed):
     """Write ``content`` to ``path`` with ``mode`` unless it holds it already."""
     old = None
@@ -113,10 +172,42 @@ def _write(path, content, mode, changed):
             changed.append(path)
 
 
-def render(plan, render_dir, secrets_mode):
+def _folder(path, mode, changed):
+    if not os.path.isdir(path):
+        os.makedirs(path, mode)
+        changed.append(path)
+    if stat.S_IMODE(os.stat(path).st_mode) != mode:
+        os.chmod(path, mode)
+
+
+def _unlink(path, changed):
+    if os.path.exists(path):
+        os.unlink(path)
+        changed.append(path)
+
+
+def required_secrets_text(name, secrets, why="neurallog_render_secrets=none"):
+    """The list of the Secrets ``name`` needs and that were not rendered
+    (``why``): namespace/name (type): keys, no value."""
+    lines = ["# Secrets %s needs and that were not rendered (%s):" % (name, why),
+             "# create them, under these names, before applying (kubectl, External Secrets, Sealed "
+             "Secrets, ...)."]
+    for secret in secrets:
+        keys = sorted(set(list((secret.get("data") or {}).keys()) + list((secret.get("stringData") or {}).keys())))
+        lines.append("%s/%s (%s): %s" % (secret["metadata"].get("namespace"), secret["metadata"]["name"],
+                                         secret.get("type") or "Opaque", ", ".join(keys)))
+    return "\n".join(lines) + "\n"
+
+
+def render(plan, render_dir, secrets_mode, gitops=None):
     """Write each selected role's objects to <dir>/<role>.yaml, its Secrets to
     <dir>/secrets/<role>.yaml (0700/0600) or, with secrets_mode none, the list
-    of Secrets the user provides to <dir>/required-secrets/<role>.txt."""
+    of Secrets the user provides to <dir>/required-secrets/<role>.txt. With
+    ``gitops`` (neurallog_gitops argocd or flux) the layer folders and the
+    tool's objects instead (write_gitops)."""
+    if gitops and gitops["tool"] != "none":
+        return write_gitops([(name, plan.roles[name].phase, plan.objects.get(name, [])) for name in plan.selected],
+                            render_dir, gitops)
     return write_render([(name, plan.objects.get(name, [])) for name in plan.selected], render_dir, secrets_mode)
 
 
@@ -127,11 +218,7 @@ def write_render(groups, render_dir, secrets_mode):
     folders = [(render_dir, 0o750), (os.path.join(render_dir, "secrets"), 0o700) if secrets_mode == "file"
                else (os.path.join(render_dir, "required-secrets"), 0o750)]
     for folder, mode in folders:
-        if not os.path.isdir(folder):
-            os.makedirs(folder, mode)
-            changed.append(folder)
-        if stat.S_IMODE(os.stat(folder).st_mode) != mode:
-            os.chmod(folder, mode)
+        _folder(folder, mode, changed)
     for name, group in groups:
         stamped = manifest_utils.stamp_applied_hash(group)
         objects = [o for o in stamped if o.get("kind") != "Secret"]
@@ -147,19 +234,88 @@ def write_render(groups, render_dir, secrets_mode):
             _write(paths["secrets"], manifest_utils.to_manifest_stream(secrets), 0o600, changed)
             keep.add("secrets")
         if secrets and secrets_mode == "none":
-            lines = ["# Secrets %s needs and that were not rendered (neurallog_render_secrets=none):" % name,
-                     "# create them, under these names, before applying (kubectl, External Secrets, Sealed "
-                     "Secrets, ...)."]
-            for secret in secrets:
-                keys = sorted(set(list((secret.get("data") or {}).keys()) + list((secret.get("stringData") or {}).keys())))
-                lines.append("%s/%s (%s): %s" % (secret["metadata"].get("namespace"), secret["metadata"]["name"],
-                                                 secret.get("type") or "Opaque", ", ".join(keys)))
-            _write(paths["required"], "\n".join(lines) + "\n", 0o640, changed)
+            _write(paths["required"], required_secrets_text(name, secrets), 0o640, changed)
             keep.add("required")
         for what, path in paths.items():
-            if what not in keep and os.path.exists(path):
-                os.unlink(path)
-                changed.append(path)
+            if what not in keep:
+                _unlink(path, changed)
+    return changed
+
+
+def rendered_kinds(render_dir):
+    """kind -> number of objects in the render folder's manifests (the
+    plain render's files and secrets/, or the GitOps layers), in the order
+    of the sorted files."""
+    paths = sorted(glob.glob(os.path.join(glob.escape(render_dir), "*.yaml")))
+    paths += sorted(glob.glob(os.path.join(glob.escape(render_dir), gitops_utils.LAYERS_DIR, "*", "*.yaml")))
+    paths += sorted(glob.glob(os.path.join(glob.escape(render_dir), "secrets", "*.yaml")))
+    counts = {}
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    for path in paths:
+        try:
+            with open(path) as handle:
+                docs = list(yaml.load_all(handle, Loader=loader))
+        except (OSError, yaml.YAMLError):
+            continue
+        for doc in docs:
+            if isinstance(doc, dict) and doc.get("kind"):
+                counts[doc["kind"]] = counts.get(doc["kind"], 0) + 1
+    return counts
+
+
+def write_files(render_dir, files, changed):
+    """{relative path: objects} written as YAML streams (0640, folders 0750);
+    an empty list removes the file, and its folder once empty."""
+    for relative in sorted(files):
+        path = os.path.join(render_dir, *relative.split("/"))
+        if files[relative]:
+            folder = render_dir
+            for part in relative.split("/")[:-1]:
+                folder = os.path.join(folder, part)
+                _folder(folder, 0o750, changed)
+            _write(path, manifest_utils.to_manifest_stream(files[relative]), 0o640, changed)
+        else:
+            _unlink(path, changed)
+            folder = os.path.dirname(path)
+            if os.path.isdir(folder) and not os.listdir(folder):
+                os.rmdir(folder)
+
+
+def present_layers(render_dir):
+    """The layer folders that hold objects, as written."""
+    base = os.path.join(render_dir, gitops_utils.LAYERS_DIR)
+    if not os.path.isdir(base):
+        return []
+    return sorted(f for f in os.listdir(base)
+                  if any(n.endswith(".yaml") for n in os.listdir(os.path.join(base, f))))
+
+
+def write_gitops(groups, render_dir, gitops):
+    """GitOps render (module_utils/gitops.py): ``groups`` [(name, phase,
+    objects)] into layers/<layer>/<name>.yaml, no Secret written (their list
+    in required-secrets/<name>.txt), then gitops/bootstrap.yaml and
+    gitops/apps/layers.yaml for the layers that hold objects. Returns the
+    paths written or removed."""
+    changed = []
+    _folder(render_dir, 0o750, changed)
+    _folder(os.path.join(render_dir, "required-secrets"), 0o750, changed)
+    plain = []
+    for name, phase, group in groups:
+        stamped = manifest_utils.stamp_applied_hash(group)
+        plain.append((name, phase, [o for o in stamped if o.get("kind") != "Secret"]))
+        secrets = [o for o in stamped if o.get("kind") == "Secret"]
+        required = os.path.join(render_dir, "required-secrets", name + ".txt")
+        if secrets:
+            _write(required, required_secrets_text(name, secrets, GITOPS_NO_SECRETS), 0o640, changed)
+        else:
+            _unlink(required, changed)
+        # the plain render's file of the group (a folder rendered before without neurallog_gitops)
+        _unlink(os.path.join(render_dir, name + ".yaml"), changed)
+    write_files(render_dir, gitops_utils.split_layers(plain), changed)
+    write_files(render_dir, {
+        gitops_utils.TOOL_DIR + "/bootstrap.yaml": gitops_utils.bootstrap_objects(gitops),
+        gitops_utils.APPS_DIR + "/layers.yaml": gitops_utils.layer_objects(gitops, present_layers(render_dir)),
+    }, changed)
     return changed
 
 
@@ -207,6 +363,11 @@ class ActionModule(ControllerAction):
             return self._kinds(result, task_vars, served)
         run_tags = task_vars.get("ansible_run_tags") or ["all"]
         skip_tags = task_vars.get("ansible_skip_tags") or []
+        # GitOps output without a render folder: said before any cluster is reached
+        missing = gitops_utils.render_dir_error(
+            str(self._templar.template(task_vars.get("neurallog_gitops", "none")) or "none"), render_dir)
+        if missing:
+            raise AnsibleError("Invalid GitOps settings: %s." % missing)
         cluster = None
         if not render_dir:
             kubeconfig = args["kubeconfig"] or self._templar.template(task_vars.get("neurallog_kubeconfig", "")) or None
@@ -227,6 +388,7 @@ class ActionModule(ControllerAction):
         try:
             plan.validate()
             self._check_backend(plan)
+            gitops = gitops_settings(plan, render_dir)
             plan.check(preflight=preflight)
             if backend == "vault":
                 # after every check, before the lock: a refused login changes nothing
@@ -243,6 +405,7 @@ class ActionModule(ControllerAction):
                     vault.write(write["path"], write["data"], write["cas"])
             phases = plan.phases()
             notes = plan.notes()
+            warnings = plan.warnings()
             full_run = set(run_tags) == {"all"} and not skip_tags and not args["components"]
             undeclared = {"remove": [], "keep": []}
             if cluster is not None and full_run:
@@ -254,11 +417,15 @@ class ActionModule(ControllerAction):
             self._release(plan, lock)
             raise
         prune = bool(plan.value(plan.variables.get("neurallog_prune", False))) and bool(undeclared["remove"])
+        # a fleet run names the cluster each warning is about
+        host = str(task_vars.get("inventory_hostname") or "localhost")
+        for warning in warnings:
+            self._display.warning(warning if host == "localhost" else "%s: %s" % (host, warning))
         rendered = []
         if render_dir:
             secrets_mode = plan.value(plan.variables.get("neurallog_render_secrets", "file"))
             if not check_mode:
-                rendered = render(plan, render_dir, secrets_mode)
+                rendered = render(plan, render_dir, secrets_mode, gitops)
         if lock is not None and not phases and not prune:
             self._release(plan, lock)
             lock = None
@@ -270,7 +437,9 @@ class ActionModule(ControllerAction):
             undeclared=undeclared,
             prune=prune,
             notes=notes,
+            plan_warnings=warnings,
             rendered=rendered,
+            rendered_kinds=rendered_kinds(render_dir) if render_dir and not check_mode else {},
             lock=lock,
             kubernetes_version=plan.facts.get("preflight_kubernetes_version", ""),
             capabilities=plan.facts.get("preflight_capabilities", {}),
@@ -378,7 +547,8 @@ class ActionModule(ControllerAction):
             plan.validate()
             apis = plan.value(plan.variables["_preflight_capability_apis"])
             plan.facts["preflight_render_capabilities"] = dict((name, True) for name in apis)
-            plan.build(preflight=preflight)
+            # the kinds only: no request to the identity provider
+            plan.build(preflight=lambda p: preflight(p, discovery=False))
         except PlanError as exc:
             raise AnsibleError(str(exc))
         kinds = []

@@ -9,9 +9,13 @@ tenants themselves)."""
 
 from __future__ import annotations
 
+import os
+
 from ansible.module_utils.parsing.convert_bool import boolean
 
-from ansible_collections.neurallog.platform.plugins.action.plan import write_render
+from ansible_collections.neurallog.platform.plugins.action.plan import (
+    GITOPS_NO_SECRETS, _folder, _unlink, _write, present_layers, required_secrets_text, write_files, write_render)
+from ansible_collections.neurallog.platform.plugins.module_utils import gitops as gitops_utils
 from ansible_collections.neurallog.platform.plugins.module_utils import manifests as manifest_utils
 from ansible_collections.neurallog.platform.plugins.module_utils import openshift as openshift_utils
 from ansible_collections.neurallog.platform.plugins.module_utils import tenant as tenant_utils
@@ -54,11 +58,21 @@ class ActionModule(ControllerAction):
         render_dir = str(self._var(task_vars, "neurallog_render_dir", "") or "")
         tenants = args["tenants"]
         cluster = None
+        gitops = gitops_utils.settings_from(dict(
+            (name, self._var(task_vars, name)) for name in (
+                "neurallog_gitops", "neurallog_gitops_repo_url", "neurallog_gitops_revision", "neurallog_gitops_path",
+                "neurallog_gitops_namespace", "neurallog_gitops_project", "neurallog_gitops_interval",
+                "neurallog_gitops_prune", "neurallog_common_labels") if name in task_vars))
+        try:
+            gitops_utils.validate(gitops, render_dir)
+        except gitops_utils.GitOpsSettingError as exc:
+            result.update(failed=True, msg=str(exc))
+            return result
         try:
             if not render_dir:
                 cluster = Cluster(self._var(task_vars, "neurallog_kubeconfig") or None,
                                   self._var(task_vars, "neurallog_context") or None, timeout=args["timeout"])
-            result.update(self._plan(cluster, render_dir, tenants, args, task_vars, check_mode))
+            result.update(self._plan(cluster, render_dir, tenants, args, task_vars, check_mode, gitops))
         except tenant_utils.TenantError as exc:
             result.update(failed=True, msg="Invalid tenant settings: %s" % exc, errors=exc.errors)
         except ClusterError as exc:
@@ -66,7 +80,7 @@ class ActionModule(ControllerAction):
         result["requests"] = cluster.requests if cluster else 0
         return result
 
-    def _plan(self, cluster, render_dir, tenants, args, task_vars, check_mode):
+    def _plan(self, cluster, render_dir, tenants, args, task_vars, check_mode, gitops):
         out = {"changed": False}
         namespaces, secrets = [], []
         if cluster is not None:
@@ -107,7 +121,10 @@ class ActionModule(ControllerAction):
         if cluster is None:
             if not check_mode:
                 secrets_mode = self._var(task_vars, "neurallog_render_secrets", "file") or "file"
-                out["rendered"] = write_render(tenant_utils.render_groups(built), render_dir, secrets_mode)
+                if gitops["tool"] != "none":
+                    out["rendered"] = write_gitops_tenants(built, tenants, render_dir, gitops)
+                else:
+                    out["rendered"] = write_render(tenant_utils.render_groups(built), render_dir, secrets_mode)
                 out["changed"] = bool(out["rendered"])
             return out
         everything = built["admission_resources"] + built["resources"]
@@ -122,3 +139,40 @@ class ActionModule(ControllerAction):
         out.update(planned)
         out["pending"] = sum(len(phase["objects"]) + len(phase["secrets"]) for phase in planned["phases"])
         return out
+
+
+def write_gitops_tenants(built, tenants, render_dir, gitops):
+    """GitOps render of tenants (module_utils/gitops.py): per tenant
+    tenants/<id>/tenant.yaml (the tenant as declared: what the Argo CD
+    ApplicationSet's git files generator reads) and tenants/<id>/manifests/
+    (its objects), the shared admission policies in tenants/admission/, the
+    tenants' Secrets only listed (required-secrets/tenant-<id>.txt), and
+    gitops/apps/tenants.yaml. Other tenants' folders are kept (onboarding
+    one tenant renders only its own). Returns the paths written or removed."""
+    changed = []
+    _folder(render_dir, 0o750, changed)
+    _folder(os.path.join(render_dir, "required-secrets"), 0o750, changed)
+    stamped = dict(built, resources=manifest_utils.stamp_applied_hash(built["resources"]),
+                   admission_resources=manifest_utils.stamp_applied_hash(built["admission_resources"]))
+    plain = dict(stamped, resources=[o for o in stamped["resources"] if o.get("kind") != "Secret"])
+    write_files(render_dir, gitops_utils.tenant_groups(plain, built["tenants"]), changed)
+    declared = dict((str(t.get("id")), t) for t in tenants if isinstance(t, dict))
+    for summary in built["tenants"]:
+        tenant_id = summary["id"]
+        folder = os.path.join(render_dir, gitops_utils.TENANTS_DIR, tenant_id)
+        _write(os.path.join(folder, gitops_utils.TENANT_FILE),
+               manifest_utils.to_manifest_stream([declared.get(tenant_id, {"id": tenant_id})]),
+               0o640, changed)
+        secrets = [o for o in stamped["resources"] if o.get("kind") == "Secret"
+                   and ((o.get("metadata") or {}).get("labels") or {}).get("tenant") == tenant_id]
+        required = os.path.join(render_dir, "required-secrets", "tenant-%s.txt" % tenant_id)
+        if secrets:
+            _write(required, required_secrets_text("tenant " + tenant_id, secrets, GITOPS_NO_SECRETS), 0o640, changed)
+        else:
+            _unlink(required, changed)
+    base = os.path.join(render_dir, gitops_utils.TENANTS_DIR)
+    ids = sorted(name for name in os.listdir(base)
+                 if os.path.isfile(os.path.join(base, name, gitops_utils.TENANT_FILE)))
+    write_files(render_dir, {gitops_utils.APPS_DIR + "/tenants.yaml": gitops_utils.tenant_objects(
+        gitops, ids, gitops_utils.first_layer_app(present_layers(render_dir)))}, changed)
+    return changed

@@ -14,12 +14,12 @@ __metaclass__ = type
 from ansible.errors import AnsibleFilterError
 
 
-def _core_services(services, defaults=None, overrides=None, image_keys=None, credentials=None):
+def _core_services(services, defaults=None, overrides=None, image_keys=None, credentials=None, extras=None):
     from ansible_collections.neurallog.platform.plugins.module_utils.services import resolve_services
 
     try:
         return resolve_services(services, defaults, overrides,
-                                list(image_keys) if image_keys is not None else None, credentials)
+                                list(image_keys) if image_keys is not None else None, credentials, extras)
     except ValueError as exc:
         raise AnsibleFilterError(str(exc))
 

@@ -175,13 +175,15 @@ def _ca_files(wanted, credentials):
     return volumes, mounts, env
 
 
-def resolve_services(services, defaults=None, overrides=None, image_keys=None, credentials=None):
+def resolve_services(services, defaults=None, overrides=None, image_keys=None, credentials=None, extras=None):
     """Sorted list of resolved service descriptions.
 
     ``services``: name to description; ``defaults``: merged under every one;
     ``overrides``: name to partial description merged over (inventories);
     ``image_keys``: the keys of neurallog_image_refs; ``credentials``:
-    credential name to {secret, env} (DATABASE_URL …)."""
+    credential name to {secret, env} (DATABASE_URL …); ``extras``: service
+    name to configuration another setting gives it ({setting, env, volumes,
+    volume_mounts, annotations}; e.g. OIDC for auth-service)."""
     if not isinstance(services, dict) or not services:
         raise ServiceError("%s: must be a non-empty dict of service name to description" % SETTING)
     overrides = overrides or {}
@@ -192,6 +194,7 @@ def resolve_services(services, defaults=None, overrides=None, image_keys=None, c
         raise ServiceError("core_services_overrides: unknown service(s) %s; known: %s"
                            % (", ".join(unknown), ", ".join(sorted(services))))
     credentials = credentials or {}
+    extras = extras or {}
     resolved = []
     for name in sorted(services):
         if not NAME_RE.fullmatch(str(name)) or len(name) > 52:
@@ -220,6 +223,7 @@ def resolve_services(services, defaults=None, overrides=None, image_keys=None, c
         ca_volumes, ca_mounts, ca_env = _ca_files(wanted, credentials)
         autoscaling = _autoscaling(name, description.get("autoscaling"))
         pdb = description.get("pdb_max_unavailable", 1)
+        extra = extras.get(name) or {}
         resolved.append({
             "name": name,
             "image": image,
@@ -227,9 +231,10 @@ def resolve_services(services, defaults=None, overrides=None, image_keys=None, c
             "container_port": port,
             "service_port": _int(name, "service_port", description.get("service_port", 80), 1, 65535),
             "resources": _resources(name, description.get("resources") or {}),
-            "env": secret_env + ca_env + _env(name, description.get("env")),
-            "volumes": ca_volumes,
-            "volume_mounts": ca_mounts,
+            "env": secret_env + ca_env + list(extra.get("env") or []) + _env(name, description.get("env")),
+            "volumes": ca_volumes + list(extra.get("volumes") or []),
+            "volume_mounts": ca_mounts + list(extra.get("volume_mounts") or []),
+            "annotations": dict(extra.get("annotations") or {}),
             "credentials": sorted(set(wanted)),
             "readiness_probe": _probe(name, "readiness_probe", description.get("readiness_probe") or {}, port),
             "liveness_probe": _probe(name, "liveness_probe", description.get("liveness_probe") or {}, port),
@@ -238,4 +243,9 @@ def resolve_services(services, defaults=None, overrides=None, image_keys=None, c
             "pdb_max_unavailable": _int(name, "pdb_max_unavailable", pdb, 0) if pdb is not None else None,
             "metrics_path": str(description.get("metrics_path", "/metrics")),
         })
+    names = [svc["name"] for svc in resolved]
+    for name, extra in sorted(extras.items()):
+        if name not in names:
+            raise ServiceError("%s: %r is not an enabled core service; enabled: %s"
+                               % (extra.get("setting", "extras"), name, ", ".join(names)))
     return resolved

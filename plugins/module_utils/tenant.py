@@ -44,6 +44,7 @@ from ansible_collections.neurallog.platform.plugins.module_utils.manifests impor
     stamp_applied_hash,
 )
 from ansible_collections.neurallog.platform.plugins.module_utils.merge import merge
+from ansible_collections.neurallog.platform.plugins.module_utils import oidc as oidc_utils
 from ansible_collections.neurallog.platform.plugins.module_utils.openshift import restricted_pod_security
 from ansible_collections.neurallog.platform.plugins.module_utils.quantity import (
     canonical_quantity,
@@ -153,6 +154,7 @@ ROLE_SETTINGS = {
     "ingress_denied_annotations": ("tenant", "tenant_ingress_denied_annotations"),
     "data_access": ("globals", "neurallog_tenant_data_access"),
     "openshift": ("globals", "neurallog_openshift"),
+    "oidc": ("globals", "neurallog_oidc"),
     "image_pull_policy": ("globals", "neurallog_image_pull_policy"),
     "image_pull_secrets": ("globals", "neurallog_image_pull_secrets"),
     "storage_class": ("globals", "neurallog_storage_class"),
@@ -335,10 +337,14 @@ def _separator_word_error(value):
             "tenant's or organization's namespace" % (value, " and ".join("'%s'" % w for w in words)))
 
 
-def _group_error(group):
-    """Why ``group`` may not be bound to a tenant Role, or None."""
+def _group_error(group, prefix=""):
+    """Why ``group`` may not be bound to a tenant Role, or None. ``prefix``:
+    neurallog_oidc.groups_prefix when OIDC is on, added to every group once."""
     if not isinstance(group, str) or not group.strip() or group != group.strip():
         return "%r is not a group name (a non-empty string without surrounding spaces)" % (group,)
+    if prefix and group.startswith(prefix):
+        return ("%r already starts with neurallog_oidc.groups_prefix %r: give the identity provider's group "
+                "name, the prefix is added once (as kube-apiserver's --oidc-groups-prefix does)" % (group, prefix))
     if group.lower().startswith(SYSTEM_GROUP_PREFIX):
         return ("%r is a Kubernetes system group (prefix 'system:'); binding it would give every "
                 "member of it (e.g. every logged-in user) the tenant's rights; name the tenant's own "
@@ -465,12 +471,17 @@ def _check_settings(settings, errors):
     for key, value in defaults["limits"].items():
         if key in maxima["limits"] and value > maxima["limits"][key]:
             errors.append("limit_range.default.%s: exceeds limit_range.max.%s" % (key, key))
+    try:
+        prefix = oidc_utils.groups_prefix(settings.get("oidc"))
+    except oidc_utils.OidcError as exc:
+        errors.append(str(exc))
+        prefix = ""
     for key in ("admin_group_format", "member_group_format"):
         fmt = settings.get(key)
         if not isinstance(fmt, str) or "{tenant}" not in fmt:
             errors.append("%s: must be a string containing '{tenant}', got %r" % (key, fmt))
-        elif _group_error(fmt):
-            errors.append("%s: %s" % (key, _group_error(fmt)))
+        elif _group_error(fmt, prefix):
+            errors.append("%s: %s" % (key, _group_error(fmt, prefix)))
     for key in ("system_namespace_labels", "data_namespace_labels", "common_labels"):
         for label_key, label_value in (settings.get(key) or {}).items():
             problem = _label_key_error(label_key) or _label_value_error(label_value)
@@ -631,6 +642,7 @@ def normalise_tenant(tenant, settings, errors):
         _check_redis(path + ".redis", redis, parsed_quota, path + ".quota", errors, quota)
 
     groups = {}
+    prefix = oidc_utils.groups_prefix(settings.get("oidc"))
     for key, fmt in (("admin_groups", "admin_group_format"), ("member_groups", "member_group_format")):
         value = tenant.get(key)
         if value is None:
@@ -639,7 +651,7 @@ def normalise_tenant(tenant, settings, errors):
             errors.append("%s.%s: must be a list of group names (may be empty)" % (path, key))
             value = []
         for index, group in enumerate(value):
-            problem = _group_error(group)
+            problem = _group_error(group, prefix)
             if problem:
                 errors.append("%s.%s[%d]: %s" % (path, key, index, problem))
         groups[key] = value
@@ -673,6 +685,7 @@ def normalise_tenant(tenant, settings, errors):
         "redis": redis,
         "admin_groups": groups["admin_groups"],
         "member_groups": groups["member_groups"],
+        "groups_prefix": prefix,
         "labels": dict(labels),
         "ingress_hosts": ingress_hosts,
     }
@@ -983,7 +996,8 @@ def _rbac(tenant, namespace, labels):
                 "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
                 "metadata": _meta(role, namespace, labels),
                 "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": role},
-                "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "Group", "name": g}
+                "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "Group",
+                              "name": oidc_utils.rbac_group(tenant.get("groups_prefix"), g)}
                              for g in groups],
             })
     return objects

@@ -24,6 +24,13 @@ description:
     kubernetes.core.k8s). When nothing is pending the lock is released at once.
   - The components follow the play's C(--tags)/C(--skip-tags) (C(ansible_run_tags), C(ansible_skip_tags)).
   - Render mode (C(neurallog_render_dir)) contacts no cluster and writes the files; check mode takes no lock.
+  - With C(neurallog_oidc) enabled, before the lock and any change, the identity provider's discovery
+    document is fetched through the setting's CA bundle and checked (issuer byte for byte, a JSON Web Key
+    Set at C(jwks_uri), the scopes, S256 with PKCE), and the client Secret is looked for; a failure names
+    the setting (docs/oidc.md). C(mode=kinds) never asks the identity provider.
+  - With C(neurallog_gitops) C(argocd) or C(flux) render mode writes the layer folders, no Secret (their list in
+    C(required-secrets/)) and the Argo CD or Flux objects that apply the layers in order (docs/gitops.md); the
+    C(neurallog_gitops_*) settings are checked before anything is written.
   - The result holds Secrets and is never shown (no_log).
   - Every request to the API server has a timeout; a failure names the server URL and the cause.
 options:
@@ -135,6 +142,13 @@ kubernetes_version:
 facts:
   description: The public facts the roles derived (names without a leading underscore).
   type: dict
+  returned: always
+plan_warnings:
+  description:
+    - The C(warnings) of the planned roles (their C(meta/plan.yml)), also shown as warnings, e.g. a
+      Prometheus resource whose selectors miss the monitoring objects' labels.
+  type: list
+  elements: str
   returned: always
 rendered:
   description: The files render mode wrote or removed.

@@ -30,7 +30,9 @@ description:
   - Render mode (C(neurallog_render_dir)) reads no cluster and writes C(tenant-admission.yaml),
     C(tenants.yaml), C(tenant-redis.yaml) and the Secrets to C(secrets/tenant-secrets.yaml) (or, with
     C(neurallog_render_secrets=none), their names to C(required-secrets/tenant-secrets.txt)), keeping the
-    passwords an earlier render wrote.
+    passwords an earlier render wrote. With C(neurallog_gitops) C(argocd) or C(flux) it writes, per tenant,
+    C(tenants/<id>/tenant.yaml) and C(tenants/<id>/manifests/), the shared policies in C(tenants/admission/),
+    the Secrets only listed (C(required-secrets/tenant-<id>.txt)) and C(gitops/apps/tenants.yaml) (docs/gitops.md).
   - The result holds the Redis passwords (in the Secrets), so use C(no_log) on the task and report
     its C(msg) in a task of its own; invalid input and an unsafe prune give C(failed) with a message that
     names the setting and holds no secret.

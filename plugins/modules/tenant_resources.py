@@ -120,6 +120,12 @@ options:
       - The action resolves C(neurallog_openshift) of the globals role (C(auto) is false here, no
         cluster is asked); C(neurallog.platform.tenant_plan) detects the cluster.
     type: bool
+  oidc:
+    description:
+      - The OpenID Connect setting (C(neurallog_oidc) of the globals role). When it is enabled, every group of the
+        tenants' RoleBindings is prefixed with its C(groups_prefix), the prefix of kube-apiserver's
+        C(--oidc-groups-prefix) (docs/oidc.md); a group that already starts with it is refused.
+    type: dict
   admin_group_format:
     description: Admin group of tenants that list no C(admin_groups); C({tenant}) is replaced by the id.
     type: str
@@ -302,6 +308,7 @@ def main():
             data_namespace_labels=dict(type="dict"),
             data_access=dict(type="bool"),
             openshift=dict(type="bool"),
+            oidc=dict(type="dict"),
             admin_group_format=dict(type="str"),
             member_group_format=dict(type="str"),
             redis_image=dict(type="str", required=True),

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from urllib.parse import urlencode
 
 DISCOVERY_ACCEPT = ("application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList,"
@@ -57,6 +58,19 @@ def api_client(kubeconfig=None, context=None):
     return client.ApiClient(configuration)
 
 
+THROTTLE_RETRIES = 5
+THROTTLE_MAX_PAUSE = 2.0
+
+
+def _headers(response):
+    """The response's headers as a dict, whatever the REST layer's version."""
+    getheaders = getattr(response, "getheaders", None)
+    try:
+        return dict(getheaders() if getheaders else getattr(response, "headers", None) or {})
+    except (TypeError, ValueError):
+        return {}
+
+
 def _first_line(exc):
     text = str(getattr(exc, "reason", None) or exc)
     return " ".join(text.split())[:400]
@@ -87,7 +101,34 @@ class Cluster:
         """JSON of one request; None for a 404 when missing_ok. Uses the
         client's REST layer directly (its signature is the same in every
         kubernetes client release), with a connect (TLS handshake included)
-        and a read timeout, and no retry."""
+        and a read timeout. A GET answered 429 (API priority and fairness,
+        or a resource the server is still setting up, e.g. a CRD just
+        Established) is tried again after its Retry-After, at most
+        ``THROTTLE_RETRIES`` times and never longer than the read timeout in
+        all; nothing else is retried."""
+        waited = 0.0
+        for attempt in range(THROTTLE_RETRIES + 1):
+            status, data, retry_after = self._send(method, path, query, body, accept, content_type)
+            if status != 429 or method != "GET" or attempt == THROTTLE_RETRIES:
+                break
+            pause = min(max(retry_after, 0.2), THROTTLE_MAX_PAUSE)
+            if waited + pause > self.timeout:
+                break
+            time.sleep(pause)
+            waited += pause
+        if status == 404 and missing_ok:
+            return None
+        if not 200 <= int(status) < 300:
+            detail = ""
+            try:
+                detail = json.loads(data).get("message") or ""
+            except (TypeError, ValueError, AttributeError):
+                detail = str(data[:200])
+            raise ClusterError("%s %s%s: HTTP %s %s" % (method, self.host, path, status, detail))
+        return json.loads(data) if data else {}
+
+    def _send(self, method, path, query, body, accept, content_type):
+        """(status, body, Retry-After seconds) of one request."""
         configuration = self.client.configuration
         headers = {"Accept": accept, "User-Agent": "neurallog.platform"}
         if content_type or body is not None:
@@ -106,24 +147,19 @@ class Cluster:
                 method, url, headers=headers, body=body, _request_timeout=(connect_timeout, self.timeout))
             if getattr(response, "data", None) is None and hasattr(response, "read"):
                 response.read()
-            status, data = response.status, response.data
+            status, data, headers = response.status, response.data, _headers(response)
         except Exception as exc:  # pylint: disable=broad-exception-caught  # urllib3, socket and API errors
             status = getattr(exc, "status", None)
             if not status:
                 raise ClusterError("the Kubernetes API server %s did not answer %s %s (connect timeout %ss, read "
                                    "timeout %ss): %s" % (self.host, method, path, _seconds(connect_timeout),
                                                          _seconds(self.timeout), _first_line(exc)))
-            data = getattr(exc, "body", None) or b""
-        if status == 404 and missing_ok:
-            return None
-        if not 200 <= int(status) < 300:
-            detail = ""
-            try:
-                detail = json.loads(data).get("message") or ""
-            except (TypeError, ValueError, AttributeError):
-                detail = str(data[:200])
-            raise ClusterError("%s %s%s: HTTP %s %s" % (method, self.host, path, status, detail))
-        return json.loads(data) if data else {}
+            data, headers = getattr(exc, "body", None) or b"", getattr(exc, "headers", None) or {}
+        try:
+            retry_after = float(headers.get("Retry-After") or headers.get("retry-after") or 1)
+        except (TypeError, ValueError, AttributeError):
+            retry_after = 1.0
+        return int(status), data, retry_after
 
     # -- discovery ---------------------------------------------------------
     def resources(self):

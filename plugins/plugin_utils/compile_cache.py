@@ -23,11 +23,11 @@ import os
 import sys
 import tempfile
 
+from ansible_collections.neurallog.platform.plugins.plugin_utils.cache_dir import cache_dir
+
 
 def _cache_file():
-    base = os.environ.get("NEURALLOG_CACHE_DIR") or os.path.join(
-        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "neurallog")
-    return os.path.join(base, "plan", "jinja-code.marshal")
+    return os.path.join(cache_dir(), "plan", "jinja-code.marshal")
 
 
 def _version_key():

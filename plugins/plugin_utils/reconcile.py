@@ -32,6 +32,7 @@ from ansible_collections.neurallog.platform.plugins.module_utils import secrets_
 from ansible_collections.neurallog.platform.plugins.module_utils import undeclared as undeclared_utils
 from ansible_collections.neurallog.platform.plugins.module_utils.data_services import (
     lost_credentials, secret_data, statefulset_immutable_changes)
+from ansible_collections.neurallog.platform.plugins.plugin_utils.cluster import ClusterError
 
 # The platform's roles in the order their objects are applied. Roles that
 # make no objects (globals, preflight, summary) only contribute settings.
@@ -44,7 +45,7 @@ PHASES = ["namespaces", "policies", "data", "core", "edge"]
 MANAGED_SELECTOR = "app.kubernetes.io/managed-by=neurallog.platform,!tenant"
 WORKLOAD_KINDS = ("Deployment", "StatefulSet", "DaemonSet")
 PLAN_KEYS = {"tags", "phase", "checks", "reads", "credentials", "facts", "manifests", "immutable", "wait",
-             "settled", "report", "notes"}
+             "settled", "report", "notes", "warnings"}
 
 
 class PlanError(AnsibleError):
@@ -206,8 +207,14 @@ class Plan:
             if not self.condition(read.get("when")):
                 self.facts[read["var"]] = []
                 continue
-            spec = self.value({key: value for key, value in read.items() if key not in ("var", "when")})
-            self.facts[read["var"]] = self.read_objects(**spec)
+            spec = self.value({key: value for key, value in read.items() if key not in ("var", "when", "optional")})
+            try:
+                self.facts[read["var"]] = self.read_objects(**spec)
+            except ClusterError as exc:
+                # optional: a read the run may be refused (RBAC) is None
+                if not read.get("optional") or "HTTP 403" not in str(exc):
+                    raise
+                self.facts[read["var"]] = None
 
     def read_objects(self, kind, api_version="v1", namespace=None, name=None, label_selector=None):
         if kind == "Secret" and self.secrets_backend == "external-secrets":
@@ -266,13 +273,15 @@ class Plan:
     def values_unknown(self):
         """Credentials the run never knows, so they get placeholders: the
         external-secrets backend's, and render mode's with
-        neurallog_render_secrets=none and the Secrets as the store (the user
-        creates the Secrets; a generated value would be thrown away, and the
+        neurallog_render_secrets=none or a GitOps render (neurallog_gitops)
+        and the Secrets as the store (the user creates the Secrets; a generated value would be thrown away, and the
         consumers' credentials hash would change with every render)."""
         if self.secrets_backend == "external-secrets":
             return True
-        return (self.cluster is None and self.secrets_backend == "kubernetes"
-                and self.value(self.variables.get("neurallog_render_secrets", "file")) == "none")
+        if self.cluster is not None or self.secrets_backend != "kubernetes":
+            return False
+        return (self.value(self.variables.get("neurallog_render_secrets", "file")) == "none"
+                or self.value(self.variables.get("neurallog_gitops", "none")) != "none")
 
     def derive(self, role):
         for fact in role.plan.get("facts") or []:
@@ -396,6 +405,17 @@ class Plan:
             for note in self.roles[name].plan.get("notes") or []:
                 if self.condition(note.get("when")):
                     out.append(" ".join(str(self.value(note["msg"])).split()))
+        return out
+
+    def warnings(self):
+        """The `warnings` of the selected roles whose `when` holds: each
+        `msgs` a list of texts (an expression), shown as warnings."""
+        out = []
+        for name in self.selected:
+            for entry in self.roles[name].plan.get("warnings") or []:
+                if self.condition(entry.get("when")):
+                    msgs = self.value(entry["msgs"]) or []
+                    out.extend(" ".join(str(msg).split()) for msg in ([msgs] if isinstance(msgs, str) else msgs))
         return out
 
     def public_facts(self):

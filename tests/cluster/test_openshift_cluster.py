@@ -20,16 +20,14 @@ import subprocess
 import sys
 
 import pytest
-import yaml
 from kubernetes import client, config
 from kubernetes.dynamic import DynamicClient
 from kubernetes.dynamic.resource import ResourceList
 
-from cluster_helpers import wait_until
-from test_interrupted_runs import CLUSTER_SCRIPT, recap
+from cluster_helpers import install_crds, own_cluster
+from test_interrupted_runs import recap
 from test_safety_rails import PLAYBOOK, REPO
 
-CRDS_SCRIPT = os.path.join(REPO, "hack", "localcluster", "crds.sh")
 MANAGED = "app.kubernetes.io/managed-by=neurallog.platform"
 FIXED_IDS = ("runAsUser", "runAsGroup", "fsGroup")
 # made by the controllers from the platform's objects (labels copied), not applied by the run
@@ -38,11 +36,7 @@ CONTROLLER_KINDS = ("Pod", "ReplicaSet", "ControllerRevision", "EndpointSlice", 
 
 
 def cluster_command(command):
-    env = dict(os.environ, NEURALLOG_CLUSTER_NAME=os.environ.get("NEURALLOG_CLUSTER_PREFIX", "") + "pytest-openshift",
-               NEURALLOG_CLUSTER_PROVIDER="local")
-    proc = subprocess.run([sys.executable, CLUSTER_SCRIPT, command], env=env, check=True, timeout=600,
-                          capture_output=True, text=True)
-    return proc.stdout.strip()
+    return own_cluster("openshift", command)
 
 
 class OpenShiftCluster:
@@ -62,36 +56,7 @@ class OpenShiftCluster:
         return proc
 
     def install_crds(self):
-        path = subprocess.run([CRDS_SCRIPT, "openshift"], check=True, capture_output=True, text=True,
-                              timeout=600).stdout.strip().splitlines()[-1]
-        with open(path) as handle:
-            crds = [d for d in yaml.safe_load_all(handle) if d]
-        resource = self.dynamic.resources.get(api_version="apiextensions.k8s.io/v1", kind="CustomResourceDefinition")
-        for crd in crds:
-            self.dynamic.server_side_apply(resource, body=crd, name=crd["metadata"]["name"],
-                                           field_manager="neurallog-test-crds", force_conflicts=True)
-
-        def established():
-            for crd in crds:
-                status = resource.get(name=crd["metadata"]["name"]).to_dict().get("status") or {}
-                if not any(c["type"] == "Established" and c["status"] == "True" for c in status.get("conditions") or []):
-                    return False
-            return True
-        wait_until("the OpenShift CRDs Established", established, timeout=120)
-
-        # Established comes before the storage of the new resources serves
-        # lists (HTTP 429 "storage is (re)initializing" meanwhile)
-        def listable():
-            try:
-                for api_version, kind in (("route.openshift.io/v1", "Route"),
-                                          ("security.openshift.io/v1", "SecurityContextConstraints")):
-                    self.dynamic.resources.get(api_version=api_version, kind=kind).get()
-            except Exception:  # pylint: disable=broad-exception-caught  # 429 or not discovered yet
-                self.dynamic = DynamicClient(self.api)
-                return False
-            return True
-        wait_until("Routes and SCCs listable", listable, timeout=120)
-        return sorted(crd["metadata"]["name"] for crd in crds)
+        return install_crds(self, "openshift", (("route.openshift.io/v1", "Route"), ("security.openshift.io/v1", "SecurityContextConstraints")))
 
     def managed(self):
         """Every object of the platform and the tenant the API server holds:

@@ -36,6 +36,7 @@ from pathlib import Path
 
 import importlib.util
 
+from ansible_collections.neurallog.platform.plugins.plugin_utils.cache_dir import cache_dir
 
 ROOT = Path(__file__).resolve().parents[2]
 CLUSTER_SH = ROOT / "hack" / "kind" / "cluster.sh"
@@ -43,10 +44,7 @@ CLUSTER_SH = ROOT / "hack" / "kind" / "cluster.sh"
 # stage), else one of the tests' own.
 NAME = os.environ.get("NEURALLOG_KIND_CLUSTER") or os.environ.get("NEURALLOG_CLUSTER_PREFIX", "") + "kind-guard"
 NODE = f"{NAME}-control-plane"
-CACHE = Path(
-    os.environ.get("NEURALLOG_CACHE_DIR")
-    or Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "neurallog"
-)
+CACHE = Path(cache_dir())
 KUBECTL = CACHE / "bin" / "kubectl"
 HOST_CHAIN = "NEURALLOG-EGRESS"  # hack/engine.sh; its own tests: test_host_guard.py
 _SPEC = importlib.util.spec_from_file_location("host_guard", Path(__file__).with_name("test_host_guard.py"))

@@ -10,7 +10,7 @@ securityContext restricted-v2 would give it (runAsUser and fsGroup
 cluster: each becomes Ready through its own probes, writes its data as that
 UID (a row, a key, a document), and the files on its volume belong to it.
 
-A stage of ``KIND_STAGES=1 make test`` (on the cluster of its ``kind up``
+A stage of ``make test`` (on the cluster of its ``kind up``
 stage); alone, as root on a machine with Docker and the images built
 (``hack/images/build.sh all``):
 ``NEURALLOG_CLUSTER_PREFIX=<you>- .venv/bin/pytest tests/kind/test_openshift_uids.py``
@@ -34,12 +34,11 @@ from pathlib import Path
 import pytest
 import yaml
 
+from ansible_collections.neurallog.platform.plugins.plugin_utils.cache_dir import cache_dir
+
 ROOT = Path(__file__).resolve().parents[2]
 NAME = os.environ.get("NEURALLOG_KIND_CLUSTER") or os.environ.get("NEURALLOG_CLUSTER_PREFIX", "") + "kind-openshift"
-CACHE = Path(
-    os.environ.get("NEURALLOG_CACHE_DIR")
-    or Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "neurallog"
-)
+CACHE = Path(cache_dir())
 KUBECTL = CACHE / "bin" / "kubectl"
 INVENTORY = ROOT / "inventories" / "kind"
 NAMESPACE = "neurallog-data"

@@ -37,12 +37,11 @@ from pathlib import Path
 
 import pytest
 
+from ansible_collections.neurallog.platform.plugins.plugin_utils.cache_dir import cache_dir
+
 ROOT = Path(__file__).resolve().parents[2]
 NAME = os.environ.get("NEURALLOG_KIND_CLUSTER") or os.environ.get("NEURALLOG_CLUSTER_PREFIX", "") + "kind-rotate"
-CACHE = Path(
-    os.environ.get("NEURALLOG_CACHE_DIR")
-    or Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "neurallog"
-)
+CACHE = Path(cache_dir())
 KUBECTL = CACHE / "bin" / "kubectl"
 PLAYBOOK = Path(sys.executable).parent / "ansible-playbook"
 INVENTORY = ROOT / "inventories" / "kind"

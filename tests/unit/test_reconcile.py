@@ -213,3 +213,65 @@ def test_the_compile_cache_gives_the_same_objects_and_is_used(tmp_path, monkeypa
     def objects(plan):  # new passwords each time: the Secrets differ by design
         return [o for o in plan.declared() if o["kind"] != "Secret"]
     assert objects(plain) == objects(first) == objects(second)
+
+
+class PrometheusCluster(FakeCluster):
+    """With the Prometheus Operator's kinds; listing Prometheus objects
+    fails with ``error`` when given (an RBAC refusal, a server error)."""
+
+    MONITORING_KINDS = {("monitoring.coreos.com/v1", kind) for kind in ("ServiceMonitor", "PrometheusRule", "Prometheus")}
+
+    def __init__(self, objects=(), error=None):
+        super(PrometheusCluster, self).__init__(objects)
+        self.error = error
+
+    def served(self, api_version, kind):
+        return (api_version, kind) in KINDS or (api_version, kind) in self.MONITORING_KINDS
+
+    def list(self, api_version, kind, namespace=None, label_selector=None):
+        if kind == "Prometheus" and self.error:
+            raise self.error
+        return super(PrometheusCluster, self).list(api_version, kind, namespace, label_selector)
+
+
+def _prometheus_object(selector):
+    return {"apiVersion": "monitoring.coreos.com/v1", "kind": "Prometheus",
+            "metadata": {"name": "k8s", "namespace": "monitoring"},
+            "spec": {"serviceMonitorSelector": selector, "serviceMonitorNamespaceSelector": {},
+                     "ruleSelector": selector, "ruleNamespaceSelector": {}}}
+
+
+def test_the_plan_warns_when_no_prometheus_selects_the_monitoring_objects():
+    cluster = PrometheusCluster([_prometheus_object({"matchLabels": {"release": "kps"}})])
+    plan = make_plan(cluster, components=("namespaces", "monitoring"))
+    warnings = plan.warnings()
+    assert len(warnings) == 2
+    assert warnings[0].startswith("Prometheus monitoring/k8s would not pick up the platform's ServiceMonitors in "
+                                  "neurallog-monitoring: its serviceMonitorSelector needs the label release=kps")
+    # the objects are declared all the same
+    assert {o["kind"] for o in plan.objects["monitoring"]} == {"ServiceMonitor", "PrometheusRule", "ConfigMap"}
+    assert make_plan(PrometheusCluster([_prometheus_object({"matchLabels": {"release": "kps"}})]),
+                     {"monitoring_selector_labels": {"release": "kps"}},
+                     components=("namespaces", "monitoring")).warnings() == []
+
+
+def test_a_prometheus_read_the_run_may_not_make_only_warns_other_errors_fail():
+    from ansible_collections.neurallog.platform.plugins.plugin_utils.cluster import ClusterError
+
+    forbidden = ClusterError("GET https://127.0.0.1:6443/apis/monitoring.coreos.com/v1/prometheuses: HTTP 403 "
+                             "prometheuses.monitoring.coreos.com is forbidden")
+    plan = make_plan(PrometheusCluster(error=forbidden), components=("namespaces", "monitoring"))
+    assert [w.split(":")[0] for w in plan.warnings()] == ["Could not read the Prometheus resources (monitoring.coreos.com/v1 Prometheus)"]
+    broken = ClusterError("GET https://127.0.0.1:6443/apis/monitoring.coreos.com/v1/prometheuses: HTTP 500 etcd")
+    with pytest.raises(ClusterError, match="HTTP 500"):
+        make_plan(PrometheusCluster(error=broken), components=("namespaces", "monitoring"))
+
+
+def test_without_the_prometheus_operator_only_the_dashboards_are_declared():
+    plan = make_plan(FakeCluster(), components=("namespaces", "monitoring"))
+    assert sorted(o["metadata"]["name"] for o in plan.objects["monitoring"]) == [
+        "neurallog-data-services", "neurallog-overview", "neurallog-tenant-usage"]
+    assert plan.warnings() == []
+    assert [n for n in plan.notes() if n.startswith("Monitoring:")] == [
+        "Monitoring: ServiceMonitors and alert rules skipped: no Prometheus Operator CRDs (monitoring.coreos.com/v1 "
+        "ServiceMonitor) in the cluster; the Grafana dashboards are created."]
