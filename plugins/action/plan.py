@@ -20,7 +20,6 @@ from ansible_collections.neurallog.platform.plugins.action.run_lock import defau
 from ansible_collections.neurallog.platform.plugins.module_utils import gitops as gitops_utils
 from ansible_collections.neurallog.platform.plugins.module_utils import manifests as manifest_utils
 from ansible_collections.neurallog.platform.plugins.module_utils import oidc as oidc_utils
-from ansible_collections.neurallog.platform.plugins.module_utils import secret_backend
 from ansible_collections.neurallog.platform.plugins.module_utils import openshift as openshift_utils
 from ansible_collections.neurallog.platform.plugins.module_utils import run_lock as lock_utils
 from ansible_collections.neurallog.platform.plugins.module_utils import secrets_backend as backend_utils
@@ -52,6 +51,7 @@ def preflight(plan, discovery=True):
     except oidc_utils.OidcError as exc:
         raise PlanError(str(exc))
     plan.facts["oidc_settings"] = oidc
+    plan.facts["_oidc_client_secret"] = ""
     _cluster_preflight(plan)
     if oidc["enabled"]:
         oidc_preflight(plan, oidc, discovery)
@@ -59,24 +59,67 @@ def preflight(plan, discovery=True):
 
 def oidc_preflight(plan, oidc, discovery=True):
     """OIDC: the client secret is in the secrets backend (or given), and the
-    provider's discovery document passes module_utils/oidc's checks."""
+    provider's discovery document passes module_utils/oidc's checks. Sets
+    the private fact ``_oidc_client_secret``: the value the client Secret is
+    written with ("" when the user's own Secret stays as it is)."""
     given = plan.value(plan.variables.get("neurallog_oidc_client_secret", "")) or ""
     ref = oidc["client_secret"]
-    if ref and not given and plan.cluster is not None:
-        namespace = plan.value(plan.variables["neurallog_namespace_system"])
+    if ref:
+        plan.facts["_oidc_client_secret"] = oidc_client_secret(plan, ref, given)
+    if discovery and oidc["discovery_check"]:
+        try:
+            oidc_utils.check_discovery(oidc)
+        except oidc_utils.OidcError as exc:
+            raise PlanError("OIDC preflight, nothing changed: %s" % exc)
+
+
+def oidc_client_secret(plan, ref, given):
+    """The value of OIDC's client Secret per secrets backend
+    (module_utils/secrets_backend.py); PlanError naming the setting when it
+    is nowhere."""
+    namespace = plan.value(plan.variables["neurallog_namespace_system"])
+    backend = plan.secrets_backend
+    if backend == "external-secrets":
+        key = backend_utils.remote_key(plan.external_secrets.get("key_prefix", ""), namespace, ref["name"])
+        if given:
+            raise PlanError(
+                "OIDC preflight, nothing changed: neurallog_oidc_client_secret must be empty with "
+                "neurallog_secrets_backend=external-secrets (no secret value passes through Ansible): put the "
+                "client secret in the external store under %s, property %s; the ExternalSecret %s/%s reads it"
+                % (key, ref["key"], namespace, ref["name"]))
+        # a placeholder: the Secret becomes an ExternalSecret reading that entry
+        return plan.placeholders.value(namespace, ref["name"], ref["key"])
+    if backend == "vault":
+        if plan.vault is None:
+            # the kinds only (no login): any value makes the Secret
+            return plan.placeholders.value(namespace, ref["name"], ref["key"])
+        entry = plan.vault.read(namespace, ref["name"])
+        path = plan.vault.path(namespace, ref["name"])
+        stored = backend_utils.stored_value(ref, entry, backend)
+        if given and given != stored:
+            # the given value is written back once, like a generated credential
+            plan.vault_writes.append({"path": path, "data": dict(entry or {}, **{ref["key"]: given}),
+                                      "cas": plan.vault.versions.get(path, 0)})
+            return given
+        if stored is None:
+            raise PlanError(
+                "OIDC preflight, nothing changed: neurallog_oidc.client_secret: the Vault entry %s/%s has no key %s "
+                "holding the client secret; write it (bao kv put -mount=%s %s %s=<secret>) or set "
+                "neurallog_oidc_client_secret (Ansible Vault) and the run writes it"
+                % (plan.vault.mount, path, ref["key"], plan.vault.mount, path, ref["key"]))
+        return stored
+    if given:
+        return given
+    if plan.cluster is not None:
         stored = plan.read_objects("Secret", namespace=namespace, name=ref["name"])
-        if secret_backend.stored_value(ref, stored) is None:
+        if backend_utils.stored_value(ref, stored) is None:
             raise PlanError(
                 "OIDC preflight, nothing changed: neurallog_oidc.client_secret: found %s, expected the Secret %s/%s with the key %s holding the "
                 "client secret; create it (kubectl -n %s create secret generic %s --from-file=%s=<file>) or set "
                 "neurallog_oidc_client_secret (Ansible Vault) and the run writes it"
                 % ("no Secret" if not stored else "no key %s in it" % ref["key"], namespace, ref["name"], ref["key"],
                    namespace, ref["name"], ref["key"]))
-    if discovery and oidc["discovery_check"]:
-        try:
-            oidc_utils.check_discovery(oidc)
-        except oidc_utils.OidcError as exc:
-            raise PlanError("OIDC preflight, nothing changed: %s" % exc)
+    return ""
 
 
 def _cluster_preflight(plan):
@@ -389,10 +432,12 @@ class ActionModule(ControllerAction):
             plan.validate()
             self._check_backend(plan)
             gitops = gitops_settings(plan, render_dir)
-            plan.check(preflight=preflight)
             if backend == "vault":
-                # after every check, before the lock: a refused login changes nothing
+                # after the settings' checks, before the preflight (which
+                # reads OIDC's client secret from it) and the lock: a refused
+                # login changes nothing
                 vault = plan.vault = self._vault_store(plan, task_vars)
+            plan.check(preflight=preflight)
             if cluster is not None and args["lock"]:
                 lock = self._lock(plan, args["run"], check_mode, task_vars.get("inventory_hostname", ""))
             plan.build()
@@ -461,6 +506,10 @@ class ActionModule(ControllerAction):
 
     def _check_backend(self, plan):
         """The secrets backend's settings, before any change or login."""
+        try:
+            backend_utils.check_backend(plan.secrets_backend)
+        except backend_utils.SecretRefError as exc:
+            raise PlanError("Invalid secrets backend settings (nothing was changed): %s" % exc)
         if plan.secrets_backend == "vault":
             problems = backend_utils.vault_settings_problems(self._vault_settings(plan))
         elif plan.secrets_backend == "external-secrets":

@@ -31,7 +31,7 @@ def _oidc_objects(oidc, namespace, labels=None, client_secret=""):
     """The CA bundle's ConfigMap and, when the value is given, the client
     secret's Secret (through the secrets backend helper)."""
     from ansible_collections.neurallog.platform.plugins.module_utils import oidc as oidc_utils
-    from ansible_collections.neurallog.platform.plugins.module_utils.secret_backend import secret_object
+    from ansible_collections.neurallog.platform.plugins.module_utils.secrets_backend import secret_object
 
     oidc = oidc or {}
     if not oidc.get("enabled"):

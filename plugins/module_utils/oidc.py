@@ -8,7 +8,7 @@ signs users in (auth-service) and the one groups prefix.
 
 Every error names the setting (``neurallog_oidc.<field>``) and says what was
 found and what was expected. No secret passes through here: the client
-secret stays in its Secret (module_utils/secret_backend)."""
+secret stays in its Secret (module_utils/secrets_backend)."""
 
 from __future__ import absolute_import, division, print_function
 
@@ -26,7 +26,7 @@ from ansible.module_utils.six.moves.urllib.error import HTTPError, URLError
 from ansible.module_utils.six.moves.urllib.parse import urlsplit
 from ansible.module_utils.urls import ConnectionError as UrlsConnectionError, SSLValidationError, open_url
 
-from ansible_collections.neurallog.platform.plugins.module_utils.secret_backend import (
+from ansible_collections.neurallog.platform.plugins.module_utils.secrets_backend import (
     SecretRefError, secret_env, secret_ref)
 
 SETTING = "neurallog_oidc"

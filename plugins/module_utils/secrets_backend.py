@@ -1,7 +1,10 @@
 # -*- coding: utf-8 -*-
 # Copyright: NeuralLog platform engineering
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Where the platform's credentials live (``neurallog_secrets_backend``).
+"""Where the platform's credentials live (``neurallog_secrets_backend``):
+the one list of backends (``BACKENDS``) and the one check of the setting
+(``check_backend``), used by the plan, OIDC's client secret and the tests
+that keep meta/argument_specs.yml's choices equal to it.
 
 - ``kubernetes``: the Secrets are the store (manifests.secret_values).
 - ``vault``: a KV version 2 engine holds one entry per credential Secret at
@@ -31,6 +34,7 @@ import json
 import os
 import re
 
+SETTING = "neurallog_secrets_backend"
 BACKENDS = ("kubernetes", "vault", "external-secrets")
 VAULT_AUTH_METHODS = ("token", "approle", "kubernetes")
 STORE_KINDS = ("SecretStore", "ClusterSecretStore")
@@ -43,6 +47,90 @@ MANAGED_BY = "app.kubernetes.io/managed-by"
 
 _PLACEHOLDER_RE = re.compile(r"NLXREF([0-9]{4})XREFNL")
 _KEY_RE = re.compile(r"[^A-Za-z0-9_]")
+DNS1123_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
+SECRET_KEY = re.compile(r"^[-._a-zA-Z0-9]+$")
+
+
+class SecretRefError(ValueError):
+    """A secrets backend setting or a reference to a user-provided secret
+    is invalid; the message names the setting."""
+
+
+def check_backend(backend):
+    """``backend`` (``neurallog_secrets_backend``) if it is one of
+    ``BACKENDS``; else SecretRefError naming the setting and what is allowed."""
+    if backend not in BACKENDS:
+        raise SecretRefError("%s must be one of %s, got %r" % (SETTING, ", ".join(BACKENDS), backend))
+    return backend
+
+
+# -- secrets a user provides (an OIDC client secret ...) ----------------------
+# Workloads always read such a value from a Kubernetes Secret of a fixed name
+# (``secretKeyRef``), whatever the backend: kubernetes keeps the Secret
+# itself; vault keeps the value in the KV entry of that Secret
+# (``kv_path``) and the plan writes the Secret from it; external-secrets
+# makes the Secret an ExternalSecret reading the remote entry of the same
+# layout (``remote_key``), so no value passes through Ansible.
+
+def secret_ref(setting, ref, optional=False):
+    """``ref`` ({name, key}) checked; None when ``optional`` and the name is
+    empty (no secret, e.g. a public OIDC client)."""
+    if not isinstance(ref, dict):
+        raise SecretRefError("%s: must be a mapping with name and key, got %r" % (setting, type(ref).__name__))
+    unknown = sorted(set(ref) - {"name", "key"})
+    if unknown:
+        raise SecretRefError("%s: unknown key(s) %s; allowed: name, key" % (setting, ", ".join(unknown)))
+    name = ref.get("name") or ""
+    if not name and optional:
+        return None
+    if not isinstance(name, str) or len(name) > 253 or not DNS1123_SUBDOMAIN.fullmatch(name):
+        raise SecretRefError("%s.name: must be a Secret name (lowercase letters, digits, '-' and '.'), got %r"
+                             % (setting, name))
+    key = ref.get("key") or ""
+    if not isinstance(key, str) or not SECRET_KEY.fullmatch(key):
+        raise SecretRefError("%s.key: must be a Secret key (letters, digits, '-', '_' and '.'), got %r"
+                             % (setting, key))
+    return {"name": name, "key": key}
+
+
+def secret_env(env_name, ref):
+    """The environment variable ``env_name`` of a container, read from the
+    Secret ``ref`` names."""
+    return {"name": env_name, "valueFrom": {"secretKeyRef": {"name": ref["name"], "key": ref["key"]}}}
+
+
+def stored_value(ref, stored, backend="kubernetes"):
+    """The value ``ref`` names in what the backend holds, or None:
+    kubernetes: ``stored`` is the Secret objects read from the cluster or the
+    render folder; vault: the KV entry's data (a dict, or None). The
+    external-secrets backend never hands a value to Ansible (SecretRefError)."""
+    check_backend(backend)
+    if backend == "external-secrets":
+        raise SecretRefError("%s=external-secrets: no secret value passes through Ansible" % SETTING)
+    if backend == "vault":
+        value = (stored or {}).get(ref["key"])
+        return str(value) if value else None
+    for secret in stored or []:
+        meta = secret.get("metadata") or {}
+        if meta.get("name") != ref["name"]:
+            continue
+        encoded = (secret.get("data") or {}).get(ref["key"])
+        if encoded:
+            return base64.b64decode(encoded).decode("utf-8")
+        plain = (secret.get("stringData") or {}).get(ref["key"])
+        if plain:
+            return str(plain)
+    return None
+
+
+def secret_object(ref, namespace, value, labels=None):
+    """The Secret that keeps ``value`` under ``ref`` (a value the user gave,
+    e.g. from Ansible Vault, or read from the vault backend; with the
+    external-secrets backend a placeholder, and the plan makes it an
+    ExternalSecret)."""
+    return {"apiVersion": "v1", "kind": "Secret", "type": "Opaque",
+            "metadata": {"name": ref["name"], "namespace": namespace, "labels": dict(labels or {})},
+            "data": {ref["key"]: base64.b64encode(str(value).encode("utf-8")).decode("ascii")}}
 
 
 def vault_settings_problems(vault):

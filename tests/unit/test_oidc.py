@@ -1,7 +1,7 @@
 # -*- coding: utf-8 -*-
 # Copyright: NeuralLog platform engineering
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""plugins/module_utils/oidc.py and secret_backend.py without a provider:
+"""plugins/module_utils/oidc.py and secrets_backend.py without a provider:
 the setting's checks (each names the field), the discovery checks on
 documents given here (the real provider: tests/cluster/test_oidc_provider.py),
 the auth-service configuration, the redirect URIs and the one groups prefix
@@ -22,7 +22,7 @@ import yaml
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..", "collections"))
 
 from ansible_collections.neurallog.platform.plugins.module_utils import oidc  # noqa: E402
-from ansible_collections.neurallog.platform.plugins.module_utils import secret_backend  # noqa: E402
+from ansible_collections.neurallog.platform.plugins.module_utils import secrets_backend as secret_backend  # noqa: E402
 from ansible_collections.neurallog.platform.plugins.module_utils import services  # noqa: E402
 from ansible_collections.neurallog.platform.plugins.module_utils import tenant as t  # noqa: E402
 
@@ -293,8 +293,15 @@ def test_secret_backend_reads_writes_and_refers_to_the_same_key():
     assert secret_backend.stored_value(ref, []) is None
     assert secret_backend.secret_env("X", ref) == {"name": "X", "valueFrom": {"secretKeyRef": {
         "name": "oidc-client", "key": "secret"}}}
-    with pytest.raises(secret_backend.SecretRefError):
-        secret_backend.stored_value(ref, [obj], backend="vault")
+    # vault: the KV entry of the Secret; external-secrets: never a value
+    assert secret_backend.stored_value(ref, {"secret": "fr0m-kv"}, backend="vault") == "fr0m-kv"
+    assert secret_backend.stored_value(ref, None, backend="vault") is None
+    with pytest.raises(secret_backend.SecretRefError, match="no secret value passes through Ansible"):
+        secret_backend.stored_value(ref, [obj], backend="external-secrets")
+    with pytest.raises(secret_backend.SecretRefError) as info:
+        secret_backend.stored_value(ref, [obj], backend="sops")
+    assert str(info.value) == ("neurallog_secrets_backend must be one of kubernetes, vault, external-secrets, "
+                               "got 'sops'")
 
 
 # -- one groups prefix for the tenants' RoleBindings -------------------------------------

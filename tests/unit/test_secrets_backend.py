@@ -20,6 +20,8 @@ from test_reconcile import ROLES, FakeCluster, applied
 class FakeVault:
     """What Plan needs of plugin_utils.vault_store.VaultStore, in memory."""
 
+    mount = "secret"
+
     def __init__(self, entries=None):
         self.entries = dict(entries or {})    # path -> (data, version)
         self.versions = {}
@@ -170,3 +172,79 @@ def test_scram_verifier_has_postgresql_s_form():
     assert head == "4096:" + base64.b64encode(b"0123456789abcdef").decode()
     assert [len(base64.b64decode(k)) for k in keys.split(":")] == [32, 32]
     assert backend.scram_sha256_verifier("pencil") != backend.scram_sha256_verifier("pencil")   # random salt
+
+
+# -- one list of backends; OIDC's client secret in each -----------------------
+
+def test_argument_specs_choices_are_the_one_list_of_backends():
+    import os
+    import yaml
+    with open(os.path.join(ROLES, "globals", "meta", "argument_specs.yml")) as handle:
+        specs = yaml.safe_load(handle)
+    options = specs["argument_specs"]["main"]["options"]
+    assert tuple(options["neurallog_secrets_backend"]["choices"]) == backend.BACKENDS
+
+
+def test_an_unknown_backend_fails_naming_the_setting():
+    with pytest.raises(backend.SecretRefError) as info:
+        backend.check_backend("sops")
+    assert str(info.value) == "neurallog_secrets_backend must be one of kubernetes, vault, external-secrets, got 'sops'"
+
+
+OIDC = {"neurallog_oidc": {"enabled": True, "issuer": "https://idp.example/", "client_id": "neurallog",
+                           "discovery_check": False}}
+OIDC_PATH = "neurallog/neurallog-system/neurallog-oidc-client"
+
+
+def test_oidc_client_secret_vault_read_from_kv_into_the_secret():
+    vault = FakeVault({OIDC_PATH: ({"client-secret": "fr0m-the-kv"}, 2)})
+    plan = make_plan(FakeCluster(), "vault", vault, task_vars=OIDC)
+    assert secret(plan, "neurallog-oidc-client") == {"client-secret": "fr0m-the-kv"}
+    assert [w for w in plan.vault_writes if w["path"] == OIDC_PATH] == []
+
+
+def test_oidc_client_secret_vault_given_value_written_once():
+    vault = FakeVault()
+    given = dict(OIDC, neurallog_oidc_client_secret="g1ven-secret")
+    first = make_plan(FakeCluster(), "vault", vault, task_vars=given)
+    writes = [w for w in first.vault_writes if w["path"] == OIDC_PATH]
+    assert writes == [{"path": OIDC_PATH, "data": {"client-secret": "g1ven-secret"}, "cas": 0}]
+    for item in first.vault_writes:
+        vault.write(item["path"], item["data"], item["cas"])
+    assert secret(first, "neurallog-oidc-client") == {"client-secret": "g1ven-secret"}
+    again = make_plan(FakeCluster(applied(first)), "vault", vault, task_vars=given)
+    assert again.vault_writes == [] and again.phases() == []
+
+
+def test_oidc_client_secret_vault_missing_fails_naming_the_setting_and_entry():
+    with pytest.raises(reconcile.PlanError) as info:
+        make_plan(FakeCluster(), "vault", FakeVault(), task_vars=OIDC)
+    assert str(info.value) == (
+        "OIDC preflight, nothing changed: neurallog_oidc.client_secret: the Vault entry "
+        "secret/neurallog/neurallog-system/neurallog-oidc-client has no key client-secret holding the client secret; "
+        "write it (bao kv put -mount=secret neurallog/neurallog-system/neurallog-oidc-client client-secret=<secret>) "
+        "or set neurallog_oidc_client_secret (Ansible Vault) and the run writes it")
+
+
+def test_oidc_client_secret_external_secrets_an_externalsecret():
+    settings = {"store_name": "vault", "store_kind": "ClusterSecretStore", "key_prefix": "kv/"}
+    plan = make_plan(FakeCluster(), "external-secrets", task_vars=OIDC, external_secrets=settings)
+    objects = applied(plan)
+    assert [o for o in objects if o["kind"] == "Secret"] == []
+    found = [o for o in objects if o["kind"] == "ExternalSecret" and o["metadata"]["name"] == "neurallog-oidc-client"]
+    assert found[0]["metadata"]["namespace"] == "neurallog-system"
+    spec = found[0]["spec"]
+    assert spec["target"]["template"]["data"] == {"client-secret": "{{ .neurallog_oidc_client_client_secret }}"}
+    assert spec["data"] == [{"secretKey": "neurallog_oidc_client_client_secret", "remoteRef": {
+        "key": "kv/neurallog-system/neurallog-oidc-client", "property": "client-secret"}}]
+    with pytest.raises(reconcile.PlanError, match="neurallog_oidc_client_secret must be empty with "
+                                                  "neurallog_secrets_backend=external-secrets"):
+        make_plan(FakeCluster(), "external-secrets", task_vars=dict(OIDC, neurallog_oidc_client_secret="x"),
+                  external_secrets=settings)
+
+
+def test_oidc_client_secret_kubernetes_a_secret_or_the_users_own():
+    given = make_plan(FakeCluster(), task_vars=dict(OIDC, neurallog_oidc_client_secret="g1ven-secret"))
+    assert secret(given, "neurallog-oidc-client") == {"client-secret": "g1ven-secret"}
+    with pytest.raises(reconcile.PlanError, match="expected the Secret neurallog-system/neurallog-oidc-client"):
+        make_plan(FakeCluster(), task_vars=OIDC)
