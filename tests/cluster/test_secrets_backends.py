@@ -253,6 +253,39 @@ def test_rotation_of_an_unknown_name_lists_the_allowed_ones(cluster, openbao):
     print("\n".join("OpenBao round trip, %s: %s" % item for item in RECAPS.items()))
 
 
+
+OIDC = {"enabled": True, "issuer": "https://idp.neurallog.test/", "client_id": "neurallog", "discovery_check": False}
+
+
+def test_vault_oidc_client_secret_read_from_kv(cluster, openbao):
+    """OIDC's client secret with the vault backend: missing in KV, the run
+    fails before any change naming the entry; written there, the workloads'
+    Secret holds it and auth-service reads that Secret; never printed."""
+    path = "neurallog/%s/neurallog-oidc-client" % SYSTEM
+    missing = cluster.run("site.yml", neurallog_oidc=OIDC, **vault_vars(openbao))
+    assert missing.returncode != 0
+    assert ("OIDC preflight, nothing changed: neurallog_oidc.client_secret: the Vault entry secret/%s has no key "
+            "client-secret holding the client secret" % path) in " ".join(missing.output.split()), missing.output[-3000:]
+    assert "neurallog-oidc-client" not in [s.metadata.name for s in cluster.core.list_namespaced_secret(SYSTEM).items]
+
+    value = "oidc-" + os.urandom(12).hex()
+    openbao["api"].secrets.kv.v2.create_or_update_secret(path=path, secret={"client-secret": value},
+                                                         mount_point="secret")
+    proc = cluster.run("site.yml", neurallog_oidc=OIDC, **vault_vars(openbao))
+    assert proc.returncode == 0, proc.output[-4000:]
+    assert value not in proc.output
+    assert cluster.secret(SYSTEM, "neurallog-oidc-client") == {"client-secret": value}
+    auth = cluster.deployments(SYSTEM)["auth-service"].spec.template.spec.containers[0]
+    refs = dict((e.name, (e.value_from.secret_key_ref.name, e.value_from.secret_key_ref.key))
+                for e in auth.env if e.value_from and e.value_from.secret_key_ref)
+    assert refs["OIDC_CLIENT_SECRET"] == ("neurallog-oidc-client", "client-secret")
+    # read, not written back: the entry's version stays 1
+    entry = openbao["api"].secrets.kv.v2.read_secret_version(path=path, mount_point="secret",
+                                                             raise_on_deleted_version=True)
+    assert entry["data"]["metadata"]["version"] == 1
+    print("OIDC client secret from OpenBao (%.0f s): %s" % (proc.seconds, recap_line(proc.output)))
+
+
 # -- external-secrets -----------------------------------------------------------
 
 ESO_NAMESPACES = {"neurallog_namespace_system": "eso-system", "neurallog_namespace_data": "eso-data",

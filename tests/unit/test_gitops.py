@@ -239,3 +239,33 @@ def test_onboarding_one_tenant_adds_its_folder_and_keeps_the_others(tmp_path):
     kustomizations = [d for d in yaml.safe_load_all((folder / "gitops" / "apps" / "tenants.yaml").read_text()) if d]
     assert [k["metadata"]["name"] for k in kustomizations] == [
         "neurallog-tenant-admission", "neurallog-tenant-acme", "neurallog-tenant-demo"]
+
+
+@pytest.mark.parametrize("tool", ["argocd"])
+def test_external_secrets_backend_writes_externalsecret_references_not_a_list(tmp_path, tool):
+    """neurallog_secrets_backend=external-secrets: the layers hold the
+    ExternalSecrets (no Secret, no value, no placeholder), required-secrets/
+    lists none of the platform's Secrets; two renders are byte-identical."""
+    backend = ["neurallog_secrets_backend=external-secrets",
+               '{"neurallog_external_secrets": {"store_name": "vault", "store_kind": "ClusterSecretStore", '
+               '"key_prefix": "neurallog/"}}']
+    folders = [tmp_path / "first", tmp_path / "second"]
+    for folder in folders:
+        proc = run("site.yml", folder, "neurallog_gitops=%s" % tool, *(GITOPS_ARGS[1:] + backend))
+        assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]
+    first = tree(folders[0])
+    assert first == tree(folders[1])
+    assert not [p for p in first if p.startswith("required-secrets/") or p.startswith("secrets/")], sorted(first)
+    external = {}
+    for path, content in first.items():
+        text = content.decode()
+        assert "kind: Secret\n" not in text and "NLXREF" not in text, path
+        for doc in yaml.safe_load_all(text):
+            if doc and doc.get("kind") == "ExternalSecret":
+                external[(doc["metadata"]["namespace"], doc["metadata"]["name"])] = (path, doc["spec"])
+    assert external[("neurallog-data", "postgresql")][0] == "layers/10-data/postgresql.yaml"
+    path, spec = external[("neurallog-system", "database-credentials")]
+    assert path == "layers/10-data/postgresql.yaml"
+    assert spec["secretStoreRef"] == {"name": "vault", "kind": "ClusterSecretStore"}
+    assert spec["data"] == [{"secretKey": "postgresql_password", "remoteRef": {
+        "key": "neurallog/neurallog-data/postgresql", "property": "password"}}]
