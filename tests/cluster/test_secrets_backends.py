@@ -171,6 +171,7 @@ def test_vault_wrong_token_fails_before_any_change(cluster, openbao):
     assert SYSTEM not in before
     assert kv_paths(openbao) == []
     RECAPS["wrong token"] = recap_line(proc.output)
+    print("wrong token message: %s" % [line.strip() for line in proc.output.splitlines() if "Vault refused" in line][0])
     print("wrong token (%.0f s): %s" % (proc.seconds, RECAPS["wrong token"]))
 
 
