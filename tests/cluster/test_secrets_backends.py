@@ -254,7 +254,6 @@ def test_rotation_of_an_unknown_name_lists_the_allowed_ones(cluster, openbao):
     print("\n".join("OpenBao round trip, %s: %s" % item for item in RECAPS.items()))
 
 
-
 OIDC = {"enabled": True, "issuer": "https://idp.neurallog.test/", "client_id": "neurallog", "discovery_check": False}
 
 
