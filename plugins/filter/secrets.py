@@ -29,6 +29,10 @@ def secret_redis_hash(password):
     return _backend().redis_password_hash(str(password))
 
 
+def secret_elasticsearch_hash(password):
+    return _backend().elasticsearch_password_hash(str(password))
+
+
 class FilterModule(object):
     """Secrets backends and rotation."""
 
@@ -37,4 +41,5 @@ class FilterModule(object):
             "credentials_hash": credentials_hash,
             "secret_scram_verifier": secret_scram_verifier,
             "secret_redis_hash": secret_redis_hash,
+            "secret_elasticsearch_hash": secret_elasticsearch_hash,
         }

@@ -245,7 +245,7 @@ def _stored_keys(existing):
 
 
 def lost_credentials(existing, keys, claims, service, secret_name, namespace, credentials_secret="",
-                     credentials_namespace="", reset=False):
+                     credentials_namespace="", reset=False, added_keys=()):
     """Why generating passwords now would lock a data service out of its
     data, or "" when it is safe.
 
@@ -254,8 +254,12 @@ def lost_credentials(existing, keys, claims, service, secret_name, namespace, cr
     Generating is safe on a first install (no volume) or when every key is
     stored; a missing key while a volume exists means the volume was
     initialised with a password this run no longer knows. ``reset`` (the
-    service listed in neurallog_reset_credentials) allows it deliberately."""
-    missing = [key for key in keys if key not in _stored_keys(existing)]
+    service listed in neurallog_reset_credentials) allows it deliberately.
+    ``added_keys`` came with a later version (a password the platform sets on
+    the server itself): one missing is generated, but only next to stored
+    ones."""
+    stored = _stored_keys(existing)
+    missing = [key for key in keys if key not in stored and not (key in added_keys and stored)]
     if isinstance(claims, dict) and "resources" in claims:
         claims = claims["resources"]
     claim_names = sorted(((claim.get("metadata") or {}).get("name") or "?") for claim in (claims or []))

@@ -333,6 +333,16 @@ def redis_password_hash(password):
     return hashlib.sha256(password.encode("utf-8")).hexdigest()
 
 
+def elasticsearch_password_hash(password, salt=None, iterations=10000):
+    """Elasticsearch's stored form of a password in its PBKDF2 format
+    (``{PBKDF2}<iterations>$<salt>$<key>``: PBKDF2-HMAC-SHA512, a 32-byte salt
+    and key, base64), the ``password_hash`` of ``_security/user/<name>/_password``:
+    the password is set without being sent."""
+    salt = os.urandom(32) if salt is None else salt
+    key = hashlib.pbkdf2_hmac("sha512", password.encode("utf-8"), salt, iterations, 32)
+    return "{PBKDF2}%d$%s$%s" % (iterations, _b64(salt), _b64(key))
+
+
 def credentials_hash(values):
     """A short hash of credential values (any JSON-able data) for a pod
     template's annotation: it changes when a credential does."""

@@ -251,7 +251,7 @@ class Plan:
                 claims = self.cluster.list("v1", "PersistentVolumeClaim", spec["namespace"], spec["claims_selector"])
                 refusal = lost_credentials(stored, spec["keys"], claims, service, spec["name"],
                                            spec["namespace"], spec.get("copy_name", ""), spec.get("copy_namespace", ""),
-                                           service in self.reset_credentials)
+                                           service in self.reset_credentials, spec.get("added_keys") or ())
                 if refusal:
                     raise PlanError(refusal)
             length = int(spec.get("length", 32))

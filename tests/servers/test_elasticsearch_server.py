@@ -172,8 +172,9 @@ def test_plain_http_and_unknown_ca_are_refused(elasticsearch):
 def test_the_services_ca_and_url_reach_the_server(rendered, elasticsearch, tmp_path):
     """The core services' view: ca.crt and the URL of elasticsearch-credentials."""
     credentials = rendered.secret("elasticsearch-credentials")
-    match = re.match(r"^https://elastic:([^@]+)@elasticsearch\.neurallog-data\.svc:9200$", credentials["url"])
-    assert match and match.group(1) == elasticsearch["password"]
+    match = re.match(r"^https://neurallog:([^@]+)@elasticsearch\.neurallog-data\.svc:9200$", credentials["url"])
+    assert match and match.group(1) == rendered.secret("elasticsearch")["services-password"]
+    assert match.group(1) != elasticsearch["password"]
     ca = tmp_path / "ca.crt"
     ca.write_text(credentials["ca.crt"])
     assert _get(elasticsearch, "/_cluster/health", cafile=str(ca))[0] == 200
@@ -182,15 +183,20 @@ def test_the_services_ca_and_url_reach_the_server(rendered, elasticsearch, tmp_p
 def test_rendered_readiness_probe_answers(rendered, elasticsearch):
     probe = rendered.container("elasticsearch")["readinessProbe"]["exec"]["command"]
     assert probe[:2] == ["bash", "-c"]
+    mark = os.path.join(os.path.dirname(elasticsearch["password_file"]), "probe-mark")
     script = (probe[2].replace("/mnt/neurallog/runtime/elastic-password", elasticsearch["password_file"])
               .replace("/usr/share/elasticsearch/config/", elasticsearch["home"] + "/config/")
-              .replace("127.0.0.1:9200/", "127.0.0.1:%d/" % elasticsearch["port"]))
-    assert elasticsearch["password"] not in script
+              .replace("127.0.0.1:9200/", "127.0.0.1:%d/" % elasticsearch["port"])
+              .replace("/tmp/neurallog-services-user", mark))
+    assert elasticsearch["password"] not in script and mark in script
 
     def run():
         return subprocess.run(["bash", "-c", script], env=elasticsearch["env"], check=False, stdout=subprocess.PIPE,
                               stderr=subprocess.STDOUT, **elasticsearch["run_as"]).returncode
 
+    # Not Ready before services-user.sh left its mark (the services' user exists).
+    assert run() != 0
+    open(mark, "w").close()
     assert run() == 0
     # Against a wrong password the same probe fails.
     with open(elasticsearch["password_file"]) as handle:

@@ -38,7 +38,8 @@ def start(rendered, server_dir):
             handle.write(nodes)
         for name in data_files:
             os.makedirs(os.path.join(data, name), exist_ok=True)
-        env = dict(os.environ, ES_DATA_DIR=data, ES_BOOTSTRAP_FILE=bootstrap, ES_ENTRYPOINT=entrypoint)
+        env = dict(os.environ, ES_DATA_DIR=data, ES_BOOTSTRAP_FILE=bootstrap, ES_ENTRYPOINT=entrypoint,
+                   ES_SERVICES_USER_SCRIPT=os.devnull)
         result = subprocess.run([bash, script], env=env, stdout=subprocess.PIPE, universal_newlines=True, check=True)
         return result.stdout.splitlines()
 

@@ -248,3 +248,75 @@ def test_oidc_client_secret_kubernetes_a_secret_or_the_users_own():
     assert secret(given, "neurallog-oidc-client") == {"client-secret": "g1ven-secret"}
     with pytest.raises(reconcile.PlanError, match="expected the Secret neurallog-system/neurallog-oidc-client"):
         make_plan(FakeCluster(), task_vars=OIDC)
+
+
+# -- Elasticsearch: the services' own user ------------------------------------
+
+ES = ("namespaces", "elasticsearch", "core_services")
+
+
+def _es_claim():
+    return {"apiVersion": "v1", "kind": "PersistentVolumeClaim", "metadata": {
+        "name": "data-elasticsearch-0", "namespace": "neurallog-data",
+        "labels": {"app.kubernetes.io/name": "elasticsearch", "app.kubernetes.io/instance": "elasticsearch"}}}
+
+
+def test_elasticsearch_services_connect_as_their_own_user():
+    plan = make_plan(FakeCluster(), components=ES)
+    passwords = plan.facts["_elasticsearch_passwords"]
+    assert sorted(passwords) == ["password", "services-password"]
+    assert passwords["password"] != passwords["services-password"]
+    credentials = secret(plan, "elasticsearch-credentials")
+    assert credentials["username"] == "neurallog" and credentials["password"] == passwords["services-password"]
+    assert credentials["url"].startswith("https://neurallog:%s@" % passwords["services-password"])
+    assert passwords["password"] not in credentials["url"]
+
+
+def test_an_install_before_the_services_user_moves_to_it_in_one_rollout():
+    first = make_plan(FakeCluster(), components=ES)
+    live = applied(first)
+    for obj in live:   # as an install made before the services' user left them
+        if obj["kind"] == "Secret" and obj["metadata"]["name"] == "elasticsearch":
+            del obj["data"]["services-password"]
+    upgraded = make_plan(FakeCluster(live + [_es_claim()]), components=ES)   # the volume exists: no refusal
+    passwords = upgraded.facts["_elasticsearch_passwords"]
+    assert passwords["password"] == first.facts["_elasticsearch_passwords"]["password"]   # `elastic` kept
+    assert len(passwords["services-password"]) == 32
+    assert secret(upgraded, "elasticsearch-credentials")["url"].startswith("https://neurallog:")
+    # and the next run keeps it
+    again = make_plan(FakeCluster(applied(upgraded) + [_es_claim()]), components=ES)
+    assert again.facts["_elasticsearch_passwords"] == passwords
+    assert [o for p in again.phases() for o in p["objects"] + p["secrets"]] == []
+    # a lost Secret is still refused, whatever key came later
+    lost = [o for o in live if not (o["kind"] == "Secret" and o["metadata"]["name"] == "elasticsearch")]
+    with pytest.raises(reconcile.PlanError, match="lock the platform out"):
+        make_plan(FakeCluster(lost + [_es_claim()]), components=ES)
+
+
+def test_rotation_of_elasticsearch_changes_the_services_password_only():
+    vault = FakeVault()
+    first = make_plan(FakeCluster(), "vault", vault, components=ES)
+    for item in first.vault_writes:
+        vault.write(item["path"], item["data"], item["cas"])
+    rotated = make_plan(FakeCluster(applied(first)), "vault", vault, components=ES,
+                        rotate={"service": "elasticsearch", "key": "services-password"})
+    old = first.facts["_elasticsearch_passwords"]
+    rotation = rotated.rotation
+    assert rotation["old"] == old["services-password"] and rotation["new"] != rotation["old"]
+    assert rotation["values"] == dict(old, **{"services-password": rotation["new"]})   # `elastic` unchanged
+    assert rotation["path"] == "neurallog/neurallog-data/elasticsearch" and rotation["version"] == 1
+    pending = [(o["kind"], o["metadata"]["name"]) for p in rotated.phases() for o in p["objects"] + p["secrets"]]
+    # the Secrets and the consumers, never the Elasticsearch StatefulSet (no restart of the nodes)
+    assert ("Secret", "elasticsearch") in pending and ("Secret", "elasticsearch-credentials") in pending
+    assert ("StatefulSet", "elasticsearch") not in pending
+    assert sorted(set(k for k, _n in pending)) == ["Deployment", "Secret"]
+    assert secret(rotated, "elasticsearch-credentials")["url"].startswith("https://neurallog:%s@" % rotation["new"])
+
+
+def test_elasticsearch_password_hash_has_the_pbkdf2_form():
+    import hashlib
+    hashed = backend.elasticsearch_password_hash("pencil", salt=b"s" * 32)
+    prefix, salt, key = hashed.split("$")
+    assert prefix == "{PBKDF2}10000" and base64.b64decode(salt) == b"s" * 32
+    assert base64.b64decode(key) == hashlib.pbkdf2_hmac("sha512", b"pencil", b"s" * 32, 10000, 32)
+    assert backend.elasticsearch_password_hash("pencil") != backend.elasticsearch_password_hash("pencil")

@@ -86,3 +86,14 @@ def test_describe_names_cluster_scoped_objects_without_a_namespace():
     entries = [{"kind": "Namespace", "metadata": {"name": "neurallog-data"}},
                {"kind": "Secret", "metadata": {"namespace": "neurallog-data", "name": "redis"}}]
     assert describe(entries) == "Namespace neurallog-data, Secret neurallog-data/redis"
+
+
+def test_a_key_added_by_a_later_version_is_generated_next_to_stored_ones():
+    assert lost_credentials(_secret(password="x"), ["password", "services-password"], CLAIMS, "elasticsearch",
+                            "elasticsearch", "ns", added_keys=["services-password"]) == ""
+    # not when the Secret is gone, nor for the keys that were there from the start
+    assert "is missing" in lost_credentials({"resources": []}, ["password", "services-password"], CLAIMS,
+                                            "elasticsearch", "elasticsearch", "ns", added_keys=["services-password"])
+    assert "lacks the key(s) password" in lost_credentials(
+        _secret(**{"services-password": "y"}), ["password", "services-password"], CLAIMS, "elasticsearch",
+        "elasticsearch", "ns", added_keys=["services-password"])
