@@ -3,13 +3,14 @@ rotation (docs/secrets.md, "Rotation").
 
 The platform is converged with site.yml (inventories/kind, namespaces of this
 test's own, so nothing another test left in neurallog-* matters) on the kind
-cluster. Then, for the services' Redis ACL user and the services' PostgreSQL
-role in turn, rotate_secrets.yml runs and:
+cluster. Then, for the services' Redis ACL user, the services' PostgreSQL
+role and the services' Elasticsearch user in turn, rotate_secrets.yml runs and:
 
 * the Secrets hold a new password (the data Secret and the core services'
   connection Secret);
 * the data service accepts the new password and refuses the old one (Redis:
-  on every Redis pod, primary and replicas; PostgreSQL: over TCP, SCRAM);
+  on every Redis pod, primary and replicas; PostgreSQL: over TCP, SCRAM;
+  Elasticsearch: _security/_authenticate answers 200, and 401 for the old);
 * exactly the core services that read it rolled out (their pod templates'
   credentials hash moved) and every core service is Ready again: the stand-in's readiness authenticates to PostgreSQL,
   Redis and Elasticsearch with the URLs of its Secrets, so Ready means the
@@ -210,6 +211,48 @@ def test_rotate_postgresql_new_password_accepted_old_refused(platform):
     print("postgresql %s: old password -> rc %d %s" % (user, with_old.returncode, with_old.stderr.strip()))
     assert with_new.returncode == 0 and with_new.stdout.strip() == user
     assert with_old.returncode != 0 and "password authentication failed" in with_old.stderr
+
+
+def elasticsearch_auth(kubeconfig: str, user: str, password: str) -> str:
+    """The HTTP status of _security/_authenticate as ``user``, inside
+    elasticsearch-0 (the password reaches curl through its standard input)."""
+    done = kubectl(kubeconfig, "-n", DATA, "exec", "elasticsearch-0", "-c", "elasticsearch", "--", "env",
+                   "P=" + password, "U=" + user, "sh", "-c",
+                   'printf "user = \\"%s:%s\\"\\n" "$U" "$P" | curl -K - -s -o /dev/null -w "%{http_code}" '
+                   '--cacert /usr/share/elasticsearch/config/http-certs/ca.crt '
+                   'https://127.0.0.1:9200/_security/_authenticate', check=False)
+    return done.stdout.strip() or done.stderr.strip()
+
+
+def health(kubeconfig: str, service: str) -> dict:
+    """A core service's /health (through the API server's Service proxy)."""
+    done = kubectl(kubeconfig, "get", "--raw", "/api/v1/namespaces/%s/services/%s:80/proxy/health" % (SYSTEM, service),
+                   check=False)
+    return json.loads(done.stdout) if done.returncode == 0 else {"error": done.stderr.strip()}
+
+
+def test_rotate_elasticsearch_new_password_accepted_old_refused(platform):
+    old = secret(platform, SYSTEM, "elasticsearch-credentials")
+    user = old["username"]
+    elastic = secret(platform, DATA, "elasticsearch")["password"]
+    assert user == "neurallog" and old["password"] != elastic and old["url"].startswith("https://neurallog:")
+    assert elasticsearch_auth(platform, user, old["password"]) == "200"
+
+    done = rotate(platform, "elasticsearch", "ELASTICSEARCH_URL")
+    new = secret(platform, SYSTEM, "elasticsearch-credentials")
+    assert new["password"] != old["password"] and new["password"] in new["url"]
+    data = secret(platform, DATA, "elasticsearch")
+    assert data["services-password"] == new["password"] and data["password"] == elastic   # `elastic` unchanged
+    assert old["password"] not in done.output and new["password"] not in done.output
+    with_new, with_old = elasticsearch_auth(platform, user, new["password"]), elasticsearch_auth(platform, user, old["password"])
+    print("elasticsearch %s: new password -> HTTP %s, old password -> HTTP %s" % (user, with_new, with_old))
+    assert with_new == "200" and with_old == "401"
+    assert elasticsearch_auth(platform, "elastic", elastic) == "200"
+    # the consumers report Elasticsearch healthy with the new password
+    reports = dict((name, health(platform, name)) for name in consumers(deployments(platform), "ELASTICSEARCH_URL"))
+    for name, report in reports.items():
+        print("%s /health: %s" % (name, json.dumps(report.get("checks", report).get("elasticsearch"))))
+        assert report.get("status") == "ok" and report["checks"]["elasticsearch"]["ok"], (name, report)
 
 
 def test_site_yml_after_the_rotations_changes_nothing(platform):
