@@ -336,9 +336,14 @@ def redis_password_hash(password):
 def elasticsearch_password_hash(password, salt=None, iterations=10000):
     """Elasticsearch's stored form of a password in its PBKDF2 format
     (``{PBKDF2}<iterations>$<salt>$<key>``: PBKDF2-HMAC-SHA512, a 32-byte salt
-    and key, base64), the ``password_hash`` of ``_security/user/<name>/_password``:
-    the password is set without being sent."""
-    salt = os.urandom(32) if salt is None else salt
+    and key, base64), a line of the file realm's ``users`` file: the password
+    is set without being sent. The salt, unless given, is derived from the
+    password (HMAC-SHA256): the same password gives the same line, so a
+    re-rendered Secret does not change; a salt protects against tables of
+    precomputed hashes, which a generated 32-character password defeats
+    anyway."""
+    if salt is None:
+        salt = hmac.new(password.encode("utf-8"), b"neurallog elasticsearch file realm", hashlib.sha256).digest()
     key = hashlib.pbkdf2_hmac("sha512", password.encode("utf-8"), salt, iterations, 32)
     return "{PBKDF2}%d$%s$%s" % (iterations, _b64(salt), _b64(key))
 

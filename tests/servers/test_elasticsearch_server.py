@@ -33,6 +33,7 @@ import urllib.request
 import pytest
 import yaml
 
+from ansible_collections.neurallog.platform.plugins.module_utils.secrets_backend import elasticsearch_password_hash
 from server_helpers import find_binary, free_port, wait_for_port
 
 REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
@@ -82,6 +83,12 @@ def elasticsearch(rendered):
                    "transport.port": transport_port, "discovery.type": "single-node"})
     with open(os.path.join(config_dir, "elasticsearch.yml"), "w") as handle:
         yaml.safe_dump(config, handle)
+    # The services' role (ConfigMap, subPath) and user (Secret, copied by start.sh): the file realm.
+    files = {"roles.yml": rendered.get("ConfigMap", "elasticsearch-config")["data"]["roles.yml"]}
+    files.update((k, v) for k, v in rendered.secret("elasticsearch").items() if k in ("users", "users_roles"))
+    for name, text in files.items():
+        with open(os.path.join(config_dir, name), "w") as handle:
+            handle.write(text)
     # The Secret volumes, at the paths elasticsearch.yml names.
     pod = rendered.get("StatefulSet", "elasticsearch")["spec"]["template"]["spec"]
     mounts = dict((m["name"], m["mountPath"]) for m in pod["containers"][0]["volumeMounts"])
@@ -140,10 +147,12 @@ def elasticsearch(rendered):
         shutil.rmtree(base, ignore_errors=True)
 
 
-def _get(server, path, password=None, cafile=None, scheme="https", host="127.0.0.1"):
+def _get(server, path, password=None, cafile=None, scheme="https", host="127.0.0.1", user="elastic", body=None):
     context = ssl.create_default_context(cafile=server["ca"] if cafile is None else cafile)
-    request = urllib.request.Request("%s://%s:%d%s" % (scheme, host, server["port"], path))
-    auth = "elastic:%s" % (server["password"] if password is None else password)
+    request = urllib.request.Request("%s://%s:%d%s" % (scheme, host, server["port"], path), data=body)
+    if body is not None:
+        request.add_header("Content-Type", "application/json")
+    auth = "%s:%s" % (user, server["password"] if password is None else password)
     request.add_header("Authorization", "Basic " + base64.b64encode(auth.encode()).decode())
     try:
         with urllib.request.urlopen(request, context=context if scheme == "https" else None, timeout=30) as answer:
@@ -177,26 +186,68 @@ def test_the_services_ca_and_url_reach_the_server(rendered, elasticsearch, tmp_p
     assert match.group(1) != elasticsearch["password"]
     ca = tmp_path / "ca.crt"
     ca.write_text(credentials["ca.crt"])
-    assert _get(elasticsearch, "/_cluster/health", cafile=str(ca))[0] == 200
+    assert _get(elasticsearch, "/_cluster/health", cafile=str(ca), user="neurallog", password=match.group(1))[0] == 200
+
+
+def test_services_user_has_its_role_and_no_more(rendered, elasticsearch):
+    """The services' own user (file realm, role of the same name): the
+    cluster's health and the platform's indices, nothing else."""
+    password = rendered.secret("elasticsearch")["services-password"]
+
+    def call(path, body=None, secret=password):
+        return _get(elasticsearch, path, user="neurallog", password=secret, body=body)[0]
+
+    status, body = _get(elasticsearch, "/_security/_authenticate", user="neurallog", password=password)
+    assert status == 200 and '"roles":["neurallog"]' in body
+    assert call("/_cluster/health") == 200
+    assert call("/neurallog-logs/_doc", b'{"message": "hello"}') == 201
+    assert call("/neurallog-logs/_search") == 200
+    assert call("/other-index/_doc", b'{"message": "hello"}') == 403
+    assert call("/_security/user") == 403
+    assert call("/_cluster/health", secret=elasticsearch["password"]) == 401   # not elastic's password
+
+
+def test_rotation_line_replaces_the_password(rendered, elasticsearch):
+    """rotate_secrets' server side: the new `users` line written into the
+    config folder (as roles/rotate_secrets/tasks/server_elasticsearch.yml
+    does); the node reloads it: the new password works, the old one is refused."""
+    old = rendered.secret("elasticsearch")["services-password"]
+    new = "NewPassword0123456789abcdefghij"
+    users = os.path.join(elasticsearch["home"], "config", "users")
+    with open(users) as handle:
+        kept = handle.read()
+    try:
+        # the command of the rotation's task, its `$` escaped as there
+        command = ('cd "$1" && printf "%%s:%%s\\n" neurallog "%s" > users.tmp && mv -f users.tmp users && echo OK'
+                   % elasticsearch_password_hash(new).replace("$", "\\$"))
+        done = subprocess.run(["sh", "-c", command, "sh", os.path.dirname(users)], check=True,
+                              stdout=subprocess.PIPE, universal_newlines=True, **elasticsearch["run_as"])
+        assert done.stdout.strip() == "OK"
+        with open(users) as handle:
+            assert handle.read() == "neurallog:%s\n" % elasticsearch_password_hash(new)
+        deadline = time.time() + 30
+        while time.time() < deadline and _get(elasticsearch, "/_security/_authenticate", user="neurallog",
+                                              password=new)[0] != 200:
+            time.sleep(1)
+        assert _get(elasticsearch, "/_security/_authenticate", user="neurallog", password=new)[0] == 200
+        assert _get(elasticsearch, "/_security/_authenticate", user="neurallog", password=old)[0] == 401
+    finally:
+        with open(users, "w") as handle:
+            handle.write(kept)
 
 
 def test_rendered_readiness_probe_answers(rendered, elasticsearch):
     probe = rendered.container("elasticsearch")["readinessProbe"]["exec"]["command"]
     assert probe[:2] == ["bash", "-c"]
-    mark = os.path.join(os.path.dirname(elasticsearch["password_file"]), "probe-mark")
     script = (probe[2].replace("/mnt/neurallog/runtime/elastic-password", elasticsearch["password_file"])
               .replace("/usr/share/elasticsearch/config/", elasticsearch["home"] + "/config/")
-              .replace("127.0.0.1:9200/", "127.0.0.1:%d/" % elasticsearch["port"])
-              .replace("/tmp/neurallog-services-user", mark))
-    assert elasticsearch["password"] not in script and mark in script
+              .replace("127.0.0.1:9200/", "127.0.0.1:%d/" % elasticsearch["port"]))
+    assert elasticsearch["password"] not in script
 
     def run():
         return subprocess.run(["bash", "-c", script], env=elasticsearch["env"], check=False, stdout=subprocess.PIPE,
                               stderr=subprocess.STDOUT, **elasticsearch["run_as"]).returncode
 
-    # Not Ready before services-user.sh left its mark (the services' user exists).
-    assert run() != 0
-    open(mark, "w").close()
     assert run() == 0
     # Against a wrong password the same probe fails.
     with open(elasticsearch["password_file"]) as handle:

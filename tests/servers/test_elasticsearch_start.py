@@ -32,6 +32,14 @@ def start(rendered, server_dir):
     data = os.path.join(server_dir, "data")
     os.makedirs(data)
     bootstrap = os.path.join(server_dir, "initial-master-nodes")
+    # the services' user's file realm lines (the Secret volume) and the config folder
+    services, config = os.path.join(server_dir, "services"), os.path.join(server_dir, "config")
+    os.makedirs(services)
+    os.makedirs(config)
+    for name, text in rendered.secret("elasticsearch").items():
+        if name in ("users", "users_roles"):
+            with open(os.path.join(services, name), "w") as handle:
+                handle.write(text)
 
     def run(nodes, data_files=()):
         with open(bootstrap, "w") as handle:
@@ -39,8 +47,11 @@ def start(rendered, server_dir):
         for name in data_files:
             os.makedirs(os.path.join(data, name), exist_ok=True)
         env = dict(os.environ, ES_DATA_DIR=data, ES_BOOTSTRAP_FILE=bootstrap, ES_ENTRYPOINT=entrypoint,
-                   ES_SERVICES_USER_SCRIPT=os.devnull)
+                   ES_SERVICES_DIR=services, ES_PATH_CONF=config)
         result = subprocess.run([bash, script], env=env, stdout=subprocess.PIPE, universal_newlines=True, check=True)
+        for name in ("users", "users_roles"):   # copied where the file realm reads them
+            with open(os.path.join(config, name)) as copied, open(os.path.join(services, name)) as given:
+                assert copied.read() == given.read()
         return result.stdout.splitlines()
 
     return run
@@ -74,7 +85,8 @@ def test_rendered_cluster_settings(rendered):
     headless = rendered.get("Service", "elasticsearch-headless")["spec"]
     assert headless["publishNotReadyAddresses"] is True
     credentials = rendered.secret("elasticsearch-credentials")
-    assert credentials["url"] == "https://elastic:%s@elasticsearch.neurallog-data.svc:9200" % credentials["password"]
+    assert credentials["url"] == "https://neurallog:%s@elasticsearch.neurallog-data.svc:9200" % credentials["password"]
+    assert credentials["password"] == rendered.secret("elasticsearch")["services-password"]
     assert credentials["ca.crt"] == rendered.secret("elasticsearch-http-tls")["ca.crt"]
     assert config["xpack.security.http.ssl.enabled"] is True
     assert config["xpack.security.http.ssl.certificate_authorities"] == ["http-certs/ca.crt"]
