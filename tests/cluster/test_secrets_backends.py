@@ -49,7 +49,7 @@ DATA = "neurallog-data"
 SYSTEM = "neurallog-system"
 CREDENTIALS = {"postgresql": ["password", "postgres-password"],
                "redis": ["admin-password", "password", "probe-password", "replication-password"],
-               "elasticsearch": ["password"]}
+               "elasticsearch": ["password", "services-password"]}
 # the recap lines of the OpenBao round trip, printed at the end (-s)
 RECAPS = {}
 
@@ -190,7 +190,8 @@ def test_vault_first_install_writes_credentials_and_rerun_reads_them_back(cluste
         assert all(len(value) == 32 for value in data.values())
     assert cluster.secret(SYSTEM, "redis-credentials")["password"] == kv(openbao, "redis")[0]["password"]
     assert cluster.secret(SYSTEM, "database-credentials")["password"] == kv(openbao, "postgresql")[0]["password"]
-    assert cluster.secret(SYSTEM, "elasticsearch-credentials")["password"] == kv(openbao, "elasticsearch")[0]["password"]
+    assert cluster.secret(SYSTEM, "elasticsearch-credentials")["password"] == \
+        kv(openbao, "elasticsearch")[0]["services-password"]
     # no value of Vault in the output
     for name in CREDENTIALS:
         for value in kv(openbao, name)[0].values():
@@ -244,11 +245,34 @@ def test_vault_rotation_changes_exactly_one(cluster, openbao):
     print("site.yml after the rotation (%.0f s): %s" % (later.seconds, recap_line(later.output)))
 
 
+def test_vault_rotation_of_elasticsearch_moves_only_the_services_password(cluster, openbao):
+    before = dict((name, kv(openbao, name)) for name in CREDENTIALS)
+    nodes = client.AppsV1Api(cluster.api).read_namespaced_stateful_set("elasticsearch", DATA).metadata.generation
+    proc = cluster.run("playbooks/rotate_secrets.yml", rotate_secret="elasticsearch", rotate_secrets_server=False,
+                       **vault_vars(openbao))
+    assert proc.returncode == 0, proc.output[-4000:]
+    after = dict((name, kv(openbao, name)) for name in CREDENTIALS)
+    assert dict((name, version) for name, (_data, version) in after.items()) == \
+        dict((name, version + (name == "elasticsearch")) for name, (_data, version) in before.items())
+    changed = [(name, key) for name in CREDENTIALS for key in before[name][0]
+               if before[name][0][key] != after[name][0][key]]
+    assert changed == [("elasticsearch", "services-password")]   # not `elastic`'s
+    new = after["elasticsearch"][0]["services-password"]
+    assert cluster.secret(SYSTEM, "elasticsearch-credentials")["url"].startswith("https://neurallog:%s@" % new)
+    assert cluster.secret(DATA, "elasticsearch")["users"].startswith("neurallog:{PBKDF2}10000$")
+    assert new not in proc.output and before["elasticsearch"][0]["services-password"] not in proc.output
+    # the nodes are not restarted (their file realm line is rewritten in place)
+    assert client.AppsV1Api(cluster.api).read_namespaced_stateful_set("elasticsearch", DATA).metadata.generation == nodes
+    later = cluster.run("site.yml", **vault_vars(openbao))
+    assert later.returncode == 0 and recap(later.output) == (0, 0), later.output[-3000:]
+    print("rotation of elasticsearch (%.0f s): %s" % (proc.seconds, recap_line(proc.output)))
+
+
 def test_rotation_of_an_unknown_name_lists_the_allowed_ones(cluster, openbao):
     versions = dict((name, kv(openbao, name)[1]) for name in CREDENTIALS)
     proc = cluster.run("playbooks/rotate_secrets.yml", rotate_secret="mysql", **vault_vars(openbao))
     assert proc.returncode != 0
-    assert "rotate_secret must be one of postgresql, redis (got 'mysql'); nothing was changed." in proc.output, \
+    assert "rotate_secret must be one of elasticsearch, postgresql, redis (got 'mysql'); nothing was changed." in proc.output, \
         proc.output[-3000:]
     assert dict((name, kv(openbao, name)[1]) for name in CREDENTIALS) == versions
     print("\n".join("OpenBao round trip, %s: %s" % item for item in RECAPS.items()))
