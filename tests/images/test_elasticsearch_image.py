@@ -34,11 +34,11 @@ def start_elasticsearch(launcher, aliases=()):
                           env={"ES_JAVA_OPTS": "-Xms512m -Xmx512m"})
 
 
-def get(container, password, path, scheme="https"):
+def get(container, password, path, scheme="https", user="elastic"):
     """(HTTP status, body) of a request from inside the container; the
     password goes to curl through its standard input."""
     result = container.exec(*(CURL + ["%s://127.0.0.1:9200%s" % (scheme, path)]), check=False,
-                            stdin='user = "elastic:%s"\n' % password)
+                            stdin='user = "%s:%s"\n' % (user, password))
     return result.stdout.strip(), result.stderr
 
 
@@ -59,3 +59,28 @@ def test_security_and_tls_as_the_role_configures_them(launcher, rendered):
     assert settings["enabled"] == "true" and settings["transport"]["ssl"]["enabled"] == "true", settings
     keystore = node.exec("elasticsearch-keystore", "list").stdout.split()
     assert "bootstrap.password" in keystore
+
+
+def test_services_user_made_at_start_from_its_password_only(launcher, rendered):
+    """The Secret `elasticsearch` holds the services' password and no file
+    realm line (as an ExternalSecret or a Secret the user provides would):
+    start.sh makes the line with the image's bin/elasticsearch-users, the
+    password on its standard input. Right password 200, wrong one 401; the
+    password is in no log, no command line, and the line is a hash."""
+    secret = rendered.secret("elasticsearch")
+    assert sorted(secret) == ["password", "services-password"]
+    password = secret["services-password"]
+    node = start_elasticsearch(launcher)
+    node.wait_ready(600)
+    code, body = get(node, password, "/_cluster/health?wait_for_status=green&timeout=60s", user="neurallog")
+    assert code == "200" and json.loads(body)["status"] == "green", body
+    code, body = get(node, password, "/_security/_authenticate", user="neurallog")
+    assert code == "200" and json.loads(body)["username"] == "neurallog", body
+    assert json.loads(body)["authentication_realm"]["type"] == "file", body
+    assert get(node, "wrong-password", "/_cluster/health", user="neurallog")[0] == "401"
+    users = node.exec("cat", "/usr/share/elasticsearch/config/users").stdout
+    assert users.startswith("neurallog:$2") and password not in users, users
+    assert node.exec("cat", "/usr/share/elasticsearch/config/users_roles").stdout == "neurallog:neurallog\n"
+    assert password not in node.logs()
+    commands = node.exec("sh", "-c", "cat /proc/[0-9]*/cmdline | tr '\\0' ' '").stdout
+    assert "elasticsearch" in commands and password not in commands

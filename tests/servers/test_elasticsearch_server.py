@@ -83,9 +83,14 @@ def elasticsearch(rendered):
                    "transport.port": transport_port, "discovery.type": "single-node"})
     with open(os.path.join(config_dir, "elasticsearch.yml"), "w") as handle:
         yaml.safe_dump(config, handle)
-    # The services' role (ConfigMap, subPath) and user (Secret, copied by start.sh): the file realm.
-    files = {"roles.yml": rendered.get("ConfigMap", "elasticsearch-config")["data"]["roles.yml"]}
-    files.update((k, v) for k, v in rendered.secret("elasticsearch").items() if k in ("users", "users_roles"))
+    # The services' role (ConfigMap, subPath) and user: the file realm. The
+    # pod's start.sh makes the user's line with the image's
+    # bin/elasticsearch-users (tests/images); here, the line rotate_secrets
+    # writes (the integration distribution has no such tool).
+    services_password = rendered.secret("elasticsearch")["services-password"]
+    files = {"roles.yml": rendered.get("ConfigMap", "elasticsearch-config")["data"]["roles.yml"],
+             "users": "neurallog:%s\n" % elasticsearch_password_hash(services_password),
+             "users_roles": "neurallog:neurallog\n"}
     for name, text in files.items():
         with open(os.path.join(config_dir, name), "w") as handle:
             handle.write(text)

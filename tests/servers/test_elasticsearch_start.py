@@ -32,14 +32,20 @@ def start(rendered, server_dir):
     data = os.path.join(server_dir, "data")
     os.makedirs(data)
     bootstrap = os.path.join(server_dir, "initial-master-nodes")
-    # the services' user's file realm lines (the Secret volume) and the config folder
+    # the services' password (the Secret volume), the config folder, and a
+    # stand-in for bin/elasticsearch-users that records what it gets
     services, config = os.path.join(server_dir, "services"), os.path.join(server_dir, "config")
     os.makedirs(services)
     os.makedirs(config)
-    for name, text in rendered.secret("elasticsearch").items():
-        if name in ("users", "users_roles"):
-            with open(os.path.join(services, name), "w") as handle:
-                handle.write(text)
+    secret = rendered.secret("elasticsearch")
+    with open(os.path.join(services, "services-password"), "w") as handle:
+        handle.write(secret["services-password"])
+    users_tool = os.path.join(server_dir, "elasticsearch-users")
+    with open(users_tool, "w") as handle:
+        handle.write('#!/bin/sh\nprintf "%%s\\n" "$*" > "%s/args"\ncat > "%s/stdin"\n'
+                     'echo "$2:hash" > "$ES_PATH_CONF/users"\necho "$4:$2" > "$ES_PATH_CONF/users_roles"\n'
+                     % (server_dir, server_dir))
+    os.chmod(users_tool, 0o755)
 
     def run(nodes, data_files=()):
         with open(bootstrap, "w") as handle:
@@ -47,11 +53,15 @@ def start(rendered, server_dir):
         for name in data_files:
             os.makedirs(os.path.join(data, name), exist_ok=True)
         env = dict(os.environ, ES_DATA_DIR=data, ES_BOOTSTRAP_FILE=bootstrap, ES_ENTRYPOINT=entrypoint,
-                   ES_SERVICES_DIR=services, ES_PATH_CONF=config)
+                   ES_SERVICES_DIR=services, ES_PATH_CONF=config, ES_USERS_TOOL=users_tool)
         result = subprocess.run([bash, script], env=env, stdout=subprocess.PIPE, universal_newlines=True, check=True)
-        for name in ("users", "users_roles"):   # copied where the file realm reads them
-            with open(os.path.join(config, name)) as copied, open(os.path.join(services, name)) as given:
-                assert copied.read() == given.read()
+        # the user made from the password, given twice on the tool's standard input only
+        with open(os.path.join(server_dir, "args")) as handle:
+            assert handle.read() == "useradd neurallog -r neurallog\n"
+        with open(os.path.join(server_dir, "stdin")) as handle:
+            assert handle.read() == "%s\n%s\n" % (secret["services-password"], secret["services-password"])
+        with open(os.path.join(config, "users")) as handle:
+            assert handle.read() == "neurallog:hash\n"
         return result.stdout.splitlines()
 
     return run
@@ -137,3 +147,18 @@ def test_prepare_script_copies_the_config_and_a_0600_password(rendered, server_d
         with open(target) as handle:
             assert handle.read() == password
         assert oct(os.stat(target).st_mode & 0o777) == "0o600"
+
+
+def test_missing_services_password_stops_the_start_with_its_name(rendered, start, server_dir):
+    """A Secret the user provides without services-password: the node does
+    not start, and says which key of which Secret is missing."""
+    os.unlink(os.path.join(server_dir, "services", "services-password"))
+    with pytest.raises(subprocess.CalledProcessError):
+        start("")
+    script = os.path.join(server_dir, "start.sh")
+    result = subprocess.run([find_binary("bash"), script], env=dict(
+        os.environ, ES_SERVICES_DIR=os.path.join(server_dir, "services"), ES_PATH_CONF=os.path.join(server_dir, "config"),
+        ES_DATA_DIR=os.path.join(server_dir, "data"), ES_BOOTSTRAP_FILE=os.path.join(server_dir, "none")),
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True, check=False)
+    assert result.returncode == 1
+    assert "key services-password of Secret elasticsearch is missing or empty" in result.stderr, result.stderr

@@ -277,7 +277,7 @@ def test_an_install_before_the_services_user_moves_to_it_in_one_rollout():
     live = applied(first)
     for obj in live:   # as an install made before the services' user left them
         if obj["kind"] == "Secret" and obj["metadata"]["name"] == "elasticsearch":
-            for key in ("services-password", "users", "users_roles"):
+            for key in ("services-password",):
                 del obj["data"][key]
     upgraded = make_plan(FakeCluster(live + [_es_claim()]), components=ES)   # the volume exists: no refusal
     passwords = upgraded.facts["_elasticsearch_passwords"]
@@ -324,3 +324,30 @@ def test_elasticsearch_password_hash_has_the_pbkdf2_form():
     assert backend.elasticsearch_password_hash("pencil") == backend.elasticsearch_password_hash("pencil")
     assert backend.elasticsearch_password_hash("pencil").split("$")[1] != \
         backend.elasticsearch_password_hash("pencil2").split("$")[1]
+
+
+def test_elasticsearch_secret_holds_passwords_only_in_every_backend():
+    """No file realm line in the Secret `elasticsearch` (each node makes it
+    from services-password when it starts): the kubernetes and vault Secrets
+    and the ExternalSecret name the same two keys, the ExternalSecret reads
+    both from the store and templates nothing else (no `users` line made of a
+    placeholder)."""
+    assert sorted(secret(make_plan(FakeCluster(), components=ES), "elasticsearch")) == ["password", "services-password"]
+    assert sorted(secret(make_plan(FakeCluster(), "vault", FakeVault(), components=ES),
+                         "elasticsearch")) == ["password", "services-password"]
+    settings = {"store_name": "vault", "store_kind": "ClusterSecretStore", "key_prefix": "kv/"}
+    plan = make_plan(FakeCluster(), "external-secrets", components=ES, external_secrets=settings)
+    spec = [o for o in applied(plan) if o["kind"] == "ExternalSecret"
+            and o["metadata"]["name"] == "elasticsearch"][0]["spec"]
+    assert spec["target"]["template"]["data"] == {"password": "{{ .elasticsearch_password }}",
+                                                  "services-password": "{{ .elasticsearch_services_password }}"}
+    assert spec["data"] == [
+        {"secretKey": "elasticsearch_password", "remoteRef": {"key": "kv/neurallog-data/elasticsearch", "property": "password"}},
+        {"secretKey": "elasticsearch_services_password",
+         "remoteRef": {"key": "kv/neurallog-data/elasticsearch", "property": "services-password"}}]
+    assert backend.required_remote_entries([o for o in applied(plan) if o["kind"] == "ExternalSecret"])[
+        "kv/neurallog-data/elasticsearch"] == ["password", "services-password"]
+    # the pods mount services-password for start.sh, nothing else of the Secret
+    sts = [o for o in applied(plan) if o["kind"] == "StatefulSet" and o["metadata"]["name"] == "elasticsearch"][0]
+    volume = [v for v in sts["spec"]["template"]["spec"]["volumes"] if v["name"] == "services-credentials"][0]
+    assert volume["secret"]["items"] == [{"key": "services-password", "path": "services-password"}]
