@@ -177,6 +177,9 @@ def test_two_renders_are_byte_identical_and_hold_no_secret(tmp_path, tool):
         if path.endswith(".yaml"):
             assert "kind: Secret\n" not in content.decode(), path
     assert b"neurallog-data/postgresql" in first["required-secrets/postgresql.txt"]
+    # only the keys the user stores: each Elasticsearch node makes its file realm line itself
+    assert b"\nneurallog-data/elasticsearch (Opaque): password, services-password\n" in \
+        first["required-secrets/elasticsearch.txt"], first["required-secrets/elasticsearch.txt"]
     # a third render into the same folder changes nothing
     again = run("site.yml", folders[0], "neurallog_gitops=%s" % tool, *GITOPS_ARGS[1:])
     assert "changed=0" in again.stdout, again.stdout[-3000:]
@@ -269,3 +272,7 @@ def test_external_secrets_backend_writes_externalsecret_references_not_a_list(tm
     assert spec["secretStoreRef"] == {"name": "vault", "kind": "ClusterSecretStore"}
     assert spec["data"] == [{"secretKey": "postgresql_password", "remoteRef": {
         "key": "neurallog/neurallog-data/postgresql", "property": "password"}}]
+    # the services' Elasticsearch password, read from the store: no `users` line to template
+    path, spec = external[("neurallog-data", "elasticsearch")]
+    assert sorted(spec["target"]["template"]["data"]) == ["password", "services-password"]
+    assert [item["remoteRef"]["property"] for item in spec["data"]] == ["password", "services-password"]
