@@ -127,34 +127,15 @@ class ActionModule(ControllerAction):
             secrets = cluster.list("v1", "Secret", None, tenant_utils.live_selector(ids)) if ids else []
         else:
             secrets = manifest_utils.rendered_secrets(render_dir, name=tenant_utils.REDIS_SECRET)
-        passwords, entries, placeholders = {}, {}, backend_utils.Placeholders()
-        for tenant in valid:
-            if not tenant["redis"]["enabled"]:
-                continue
-            root = tenant["namespaces"][0][0]
-            if backend == "external-secrets":
-                passwords[tenant["id"]] = placeholders.value(root, tenant_utils.REDIS_SECRET, "password")
-            elif vault is not None:
-                stored = [obj for obj in secrets if (obj.get("metadata") or {}).get("namespace") == root
-                          and (obj.get("metadata") or {}).get("name") == tenant_utils.REDIS_SECRET]
-                entry, merged = vault.merged(root, tenant_utils.REDIS_SECRET, stored)
-                entries[tenant["id"]] = (root, entry)
-                passwords[tenant["id"]] = _decoded(merged, "password")
+        placeholders = backend_utils.Placeholders()
+        passwords, entries = tenant_passwords(valid, backend, secrets, vault, placeholders)
         built = tenant_utils.build_resources(tenants, settings, passwords=passwords, existing_secrets=secrets,
                                              live_namespaces=namespaces)
-        writes = []
-        if vault is not None:
-            for tenant_id, (root, entry) in sorted(entries.items()):
-                made = [obj for obj in built["resources"] if obj["kind"] == "Secret"
-                        and obj["metadata"]["namespace"] == root and obj["metadata"]["name"] == tenant_utils.REDIS_SECRET]
-                values = {"password": _decoded(made, "password")}
-                write = vault.pending_write(root, tenant_utils.REDIS_SECRET, entry, CREDENTIAL_KEYS, values)
-                if write:
-                    writes.append(write)
-            if not check_mode:
-                # generated once, written back (check-and-set) before anything is applied
-                for write in writes:
-                    vault.write(write["path"], write["data"], write["cas"])
+        writes = vault_write_backs(vault, entries, built["resources"]) if vault is not None else []
+        if writes and not check_mode:
+            # generated once, written back (check-and-set) before anything is applied
+            for write in writes:
+                vault.write(write["path"], write["data"], write["cas"])
         if backend == "external-secrets":
             built["resources"] = backend_utils.external_objects(
                 built["resources"], placeholders, backend_settings, settings.get("common_labels") or {})
@@ -212,6 +193,45 @@ class ActionModule(ControllerAction):
         if problems:
             raise PlanError("Invalid secrets backend settings (nothing was changed):\n- " + "\n- ".join(problems))
         return backend, settings
+
+
+def tenant_passwords(valid, backend, secrets, vault, placeholders):
+    """The Redis password of each tenant (normalised, Redis on) that the
+    backend decides, for build_resources' ``passwords``, and the Vault
+    entries read (tenant id -> (root namespace, entry)). external-secrets: a
+    placeholder (the Secret becomes an ExternalSecret reading
+    ``<key_prefix>tenant-<id>/redis-credentials``, property ``password``);
+    vault: the entry's value first, else the Secret's (VaultStore.merged,
+    the platform's rule); else none here (the Secret's or a new one)."""
+    passwords, entries = {}, {}
+    for tenant in valid:
+        if not tenant["redis"]["enabled"]:
+            continue
+        root = tenant["namespaces"][0][0]
+        if backend == "external-secrets":
+            passwords[tenant["id"]] = placeholders.value(root, tenant_utils.REDIS_SECRET, "password")
+        elif vault is not None:
+            stored = [obj for obj in secrets if (obj.get("metadata") or {}).get("namespace") == root
+                      and (obj.get("metadata") or {}).get("name") == tenant_utils.REDIS_SECRET]
+            entry, merged = vault.merged(root, tenant_utils.REDIS_SECRET, stored)
+            entries[tenant["id"]] = (root, entry)
+            passwords[tenant["id"]] = _decoded(merged, "password")
+    return passwords, entries
+
+
+def vault_write_backs(vault, entries, resources):
+    """The entries to write back (VaultStore.pending_write): each tenant
+    whose entry lacks the password its Secret is made with (generated once,
+    or adopted from the Secret)."""
+    writes = []
+    for tenant_id, (root, entry) in sorted(entries.items()):
+        made = [obj for obj in resources if obj["kind"] == "Secret" and obj["metadata"]["namespace"] == root
+                and obj["metadata"]["name"] == tenant_utils.REDIS_SECRET]
+        write = vault.pending_write(root, tenant_utils.REDIS_SECRET, entry, CREDENTIAL_KEYS,
+                                    {"password": _decoded(made, "password")})
+        if write:
+            writes.append(write)
+    return writes
 
 
 def _decoded(secrets, key):
