@@ -80,6 +80,9 @@ class ActionModule(ControllerAction):
             result.update(failed=True, msg=str(exc))
             return result
         try:
+            if args["purge_credentials"]:
+                result.update(self._purge(args["purge_credentials"], task_vars, check_mode))
+                return result
             if not render_dir:
                 cluster = Cluster(self._var(task_vars, "neurallog_kubeconfig") or None,
                                   self._var(task_vars, "neurallog_context") or None, timeout=args["timeout"])
@@ -173,6 +176,25 @@ class ActionModule(ControllerAction):
         out["pending"] = sum(len(phase["objects"]) + len(phase["secrets"]) for phase in planned["phases"])
         return out
 
+
+    def _purge(self, tenant_ids, task_vars, check_mode):
+        """Offboarding with purge: the tenants' credentials entries deleted
+        from Vault (the other backends hold nothing of theirs to delete)."""
+        backend, backend_settings = self._backend(None, task_vars)
+        out = {"changed": False, "secrets_backend": backend, "vault_deleted": []}
+        if backend != "vault":
+            return out
+        vault = vault_login(backend_settings, self._loader, self._templar)
+        for tenant_id in tenant_ids:
+            root = "tenant-%s" % tenant_id
+            if vault.read(root, tenant_utils.REDIS_SECRET) is None and not vault.versions.get(vault.path(
+                    root, tenant_utils.REDIS_SECRET)):
+                continue
+            if not check_mode:
+                vault.delete(vault.path(root, tenant_utils.REDIS_SECRET))
+            out["vault_deleted"].append(vault.path(root, tenant_utils.REDIS_SECRET))
+        out["changed"] = bool(out["vault_deleted"])
+        return out
 
     def _backend(self, cluster, task_vars):
         """``neurallog_secrets_backend`` and its settings (``neurallog_vault``

@@ -107,3 +107,11 @@ class VaultStore:
         version = int(((response or {}).get("data") or {}).get("version") or 0)
         self.versions[path] = version
         return version
+
+    def delete(self, path):
+        """Delete the entry ``path``: its metadata and every version (an
+        offboarded tenant's credentials, when purging)."""
+        try:
+            self.client.secrets.kv.v2.delete_metadata_and_all_versions(path=path, mount_point=self.mount)
+        except Exception as exc:  # pylint: disable=broad-exception-caught
+            raise self._fail("delete", path, exc)
