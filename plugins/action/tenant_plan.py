@@ -176,7 +176,6 @@ class ActionModule(ControllerAction):
         out["pending"] = sum(len(phase["objects"]) + len(phase["secrets"]) for phase in planned["phases"])
         return out
 
-
     def _purge(self, tenant_ids, task_vars, check_mode):
         """Offboarding with purge: the tenants' credentials entries deleted
         from Vault (the other backends hold nothing of theirs to delete)."""
