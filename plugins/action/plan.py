@@ -181,6 +181,71 @@ def _backend_setting(plan, name):
     return merged
 
 
+def backend_problems(backend, vault_settings, external_settings, cluster):
+    """What is wrong with the secrets backend's settings (messages naming
+    the setting), for site.yml's plan and the tenants' alike: the backend
+    itself (SecretRefError), ``neurallog_vault`` with vault,
+    ``neurallog_external_secrets`` and the cluster's ExternalSecret API with
+    external-secrets (``cluster`` None: render mode, not asked)."""
+    backend_utils.check_backend(backend)
+    if backend == "vault":
+        return backend_utils.vault_settings_problems(vault_settings)
+    if backend == "external-secrets":
+        problems = backend_utils.external_secrets_problems(external_settings)
+        if cluster is not None and not cluster.served(backend_utils.EXTERNAL_SECRETS_API, "ExternalSecret"):
+            problems.append("neurallog_secrets_backend=external-secrets needs the External Secrets Operator's CRDs "
+                            "(%s ExternalSecret), which the cluster does not serve" % backend_utils.EXTERNAL_SECRETS_API)
+        return problems
+    return []
+
+
+def vault_login(settings, loader, templar):
+    """Log in once (community.hashi_vault's vault_login lookup: token,
+    AppRole, or Kubernetes auth through its jwt method on the kubernetes
+    mount) and return the KV store with the token (``settings``:
+    ``neurallog_vault`` with the defaults). PlanError naming the setting."""
+    method = settings.get("auth_method") or "token"
+    options = {"url": settings["url"], "timeout": int(settings.get("timeout") or 20)}
+    if settings.get("ca_cert"):
+        options["ca_cert"] = settings["ca_cert"]
+    if settings.get("namespace"):
+        options["namespace"] = settings["namespace"]
+    if settings.get("validate_certs") is False:
+        options["validate_certs"] = False
+    if method == "token":
+        options.update(auth_method="token", token=settings["token"], token_validate=True)
+        named = "neurallog_vault.token"
+    elif method == "approle":
+        options.update(auth_method="approle", role_id=settings["role_id"], secret_id=settings["secret_id"])
+        named = "neurallog_vault.role_id/secret_id"
+    else:
+        jwt_file = settings.get("kubernetes_jwt_file") or "/var/run/secrets/kubernetes.io/serviceaccount/token"
+        try:
+            with open(jwt_file) as handle:
+                jwt = handle.read().strip()
+        except OSError as exc:
+            raise PlanError("neurallog_vault.kubernetes_jwt_file: cannot read %s (%s)" % (jwt_file, exc))
+        options.update(auth_method="jwt", role_id=settings["kubernetes_role"], jwt=jwt)
+        named = "neurallog_vault.kubernetes_role/kubernetes_jwt_file"
+    if settings.get("auth_mount"):
+        options["mount_point"] = settings["auth_mount"]
+    elif method == "kubernetes":
+        options["mount_point"] = "kubernetes"
+    login = lookup_loader.get("community.hashi_vault.vault_login", loader=loader, templar=templar)
+    if login is None:
+        raise PlanError("neurallog_secrets_backend=vault needs the collection community.hashi_vault")
+    try:
+        response = login.run([], variables={}, **options)[0]
+    except Exception as exc:  # pylint: disable=broad-exception-caught
+        raise PlanError("Vault refused the login at %s (neurallog_vault.auth_method=%s; check %s): %s "
+                        "Nothing was changed." % (settings["url"], method, named, " ".join(str(exc).split()).rstrip(".") + "."))
+    token = ((response or {}).get("auth") or {}).get("client_token")
+    if not token:
+        raise PlanError("Vault at %s returned no token (neurallog_vault.auth_method=%s; check %s). Nothing was "
+                        "changed." % (settings["url"], method, named))
+    return VaultStore(settings, token)
+
+
 GITOPS_NO_SECRETS = "neurallog_gitops writes no Secret"
 
 
@@ -507,18 +572,10 @@ class ActionModule(ControllerAction):
     def _check_backend(self, plan):
         """The secrets backend's settings, before any change or login."""
         try:
-            backend_utils.check_backend(plan.secrets_backend)
+            problems = backend_problems(plan.secrets_backend, self._vault_settings(plan), plan.external_secrets,
+                                        plan.cluster)
         except backend_utils.SecretRefError as exc:
             raise PlanError("Invalid secrets backend settings (nothing was changed): %s" % exc)
-        if plan.secrets_backend == "vault":
-            problems = backend_utils.vault_settings_problems(self._vault_settings(plan))
-        elif plan.secrets_backend == "external-secrets":
-            problems = backend_utils.external_secrets_problems(plan.external_secrets)
-            if plan.cluster is not None and not plan.cluster.served(backend_utils.EXTERNAL_SECRETS_API, "ExternalSecret"):
-                problems.append("neurallog_secrets_backend=external-secrets needs the External Secrets Operator's CRDs "
-                                "(%s ExternalSecret), which the cluster does not serve" % backend_utils.EXTERNAL_SECRETS_API)
-        else:
-            problems = []
         if plan.rotate and plan.secrets_backend == "external-secrets":
             problems.append("neurallog_secrets_backend=external-secrets: credentials never pass through Ansible, so "
                             "rotate them in the external store (the ExternalSecrets refresh the Secrets)")
@@ -529,50 +586,7 @@ class ActionModule(ControllerAction):
         return _backend_setting(plan, "neurallog_vault")
 
     def _vault_store(self, plan, task_vars):
-        """Log in once (community.hashi_vault's vault_login lookup: token,
-        AppRole, or Kubernetes auth through its jwt method on the kubernetes
-        mount) and return the KV store with the token."""
-        settings = self._vault_settings(plan)
-        method = settings.get("auth_method") or "token"
-        options = {"url": settings["url"], "timeout": int(settings.get("timeout") or 20)}
-        if settings.get("ca_cert"):
-            options["ca_cert"] = settings["ca_cert"]
-        if settings.get("namespace"):
-            options["namespace"] = settings["namespace"]
-        if settings.get("validate_certs") is False:
-            options["validate_certs"] = False
-        if method == "token":
-            options.update(auth_method="token", token=settings["token"], token_validate=True)
-            named = "neurallog_vault.token"
-        elif method == "approle":
-            options.update(auth_method="approle", role_id=settings["role_id"], secret_id=settings["secret_id"])
-            named = "neurallog_vault.role_id/secret_id"
-        else:
-            jwt_file = settings.get("kubernetes_jwt_file") or "/var/run/secrets/kubernetes.io/serviceaccount/token"
-            try:
-                with open(jwt_file) as handle:
-                    jwt = handle.read().strip()
-            except OSError as exc:
-                raise PlanError("neurallog_vault.kubernetes_jwt_file: cannot read %s (%s)" % (jwt_file, exc))
-            options.update(auth_method="jwt", role_id=settings["kubernetes_role"], jwt=jwt)
-            named = "neurallog_vault.kubernetes_role/kubernetes_jwt_file"
-        if settings.get("auth_mount"):
-            options["mount_point"] = settings["auth_mount"]
-        elif method == "kubernetes":
-            options["mount_point"] = "kubernetes"
-        login = lookup_loader.get("community.hashi_vault.vault_login", loader=self._loader, templar=self._templar)
-        if login is None:
-            raise PlanError("neurallog_secrets_backend=vault needs the collection community.hashi_vault")
-        try:
-            response = login.run([], variables={}, **options)[0]
-        except Exception as exc:  # pylint: disable=broad-exception-caught
-            raise PlanError("Vault refused the login at %s (neurallog_vault.auth_method=%s; check %s): %s "
-                            "Nothing was changed." % (settings["url"], method, named, " ".join(str(exc).split()).rstrip(".") + "."))
-        token = ((response or {}).get("auth") or {}).get("client_token")
-        if not token:
-            raise PlanError("Vault at %s returned no token (neurallog_vault.auth_method=%s; check %s). Nothing was "
-                            "changed." % (settings["url"], method, named))
-        return VaultStore(settings, token)
+        return vault_login(self._vault_settings(plan), self._loader, self._templar)
 
     def _vault_connection(self, plan, vault):
         """What the rotation's write needs (community.hashi_vault.vault_kv2_write):

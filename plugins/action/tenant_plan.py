@@ -9,18 +9,29 @@ tenants themselves)."""
 
 from __future__ import annotations
 
+import base64
 import os
+
+import yaml
 
 from ansible.module_utils.parsing.convert_bool import boolean
 
 from ansible_collections.neurallog.platform.plugins.action.plan import (
-    GITOPS_NO_SECRETS, _folder, _unlink, _write, present_layers, required_secrets_text, write_files, write_render)
+    GITOPS_NO_SECRETS, ROLES_DIR, _folder, _unlink, _write, backend_problems, present_layers, required_secrets_text,
+    vault_login, write_files, write_render)
+from ansible_collections.neurallog.platform.plugins.module_utils import secrets_backend as backend_utils
 from ansible_collections.neurallog.platform.plugins.module_utils import gitops as gitops_utils
 from ansible_collections.neurallog.platform.plugins.module_utils import manifests as manifest_utils
 from ansible_collections.neurallog.platform.plugins.module_utils import openshift as openshift_utils
 from ansible_collections.neurallog.platform.plugins.module_utils import tenant as tenant_utils
 from ansible_collections.neurallog.platform.plugins.plugin_utils.cluster import Cluster, ClusterError
 from ansible_collections.neurallog.platform.plugins.plugin_utils.controller_action import ControllerAction
+from ansible_collections.neurallog.platform.plugins.plugin_utils.reconcile import PlanError
+from ansible_collections.neurallog.platform.plugins.plugin_utils.vault_store import VaultStoreError
+
+# The tenant's credential in the secrets backend: the Redis Secret's password
+# (auth.conf and url are made from it), entry <prefix>tenant-<id>/redis-credentials.
+CREDENTIAL_KEYS = ["password"]
 
 
 class ActionModule(ControllerAction):
@@ -69,13 +80,18 @@ class ActionModule(ControllerAction):
             result.update(failed=True, msg=str(exc))
             return result
         try:
+            if args["purge_credentials"]:
+                result.update(self._purge(args["purge_credentials"], task_vars, check_mode))
+                return result
             if not render_dir:
                 cluster = Cluster(self._var(task_vars, "neurallog_kubeconfig") or None,
                                   self._var(task_vars, "neurallog_context") or None, timeout=args["timeout"])
             result.update(self._plan(cluster, render_dir, tenants, args, task_vars, check_mode, gitops))
         except tenant_utils.TenantError as exc:
             result.update(failed=True, msg="Invalid tenant settings: %s" % exc, errors=exc.errors)
-        except ClusterError as exc:
+        except (ClusterError, VaultStoreError) as exc:
+            result.update(failed=True, msg=str(exc))
+        except PlanError as exc:
             result.update(failed=True, msg=str(exc))
         result["requests"] = cluster.requests if cluster else 0
         return result
@@ -106,12 +122,32 @@ class ActionModule(ControllerAction):
             return out
         valid = tenant_utils.validate_tenants(tenants, settings)
         ids = [tenant["id"] for tenant in valid]
-        if cluster is not None:
+        backend, backend_settings = self._backend(cluster, task_vars)
+        vault = vault_login(backend_settings, self._loader, self._templar) if backend == "vault" else None
+        if backend == "external-secrets":
+            secrets = []   # no secret value passes through Ansible
+        elif cluster is not None:
             secrets = cluster.list("v1", "Secret", None, tenant_utils.live_selector(ids)) if ids else []
         else:
             secrets = manifest_utils.rendered_secrets(render_dir, name=tenant_utils.REDIS_SECRET)
-        built = tenant_utils.build_resources(tenants, settings, existing_secrets=secrets, live_namespaces=namespaces)
+        placeholders = backend_utils.Placeholders()
+        passwords, entries = tenant_passwords(valid, backend, secrets, vault, placeholders)
+        built = tenant_utils.build_resources(tenants, settings, passwords=passwords, existing_secrets=secrets,
+                                             live_namespaces=namespaces)
+        writes = vault_write_backs(vault, entries, built["resources"]) if vault is not None else []
+        if writes and not check_mode:
+            # generated once, written back (check-and-set) before anything is applied
+            for write in writes:
+                vault.write(write["path"], write["data"], write["cas"])
+        if backend == "external-secrets":
+            built["resources"] = backend_utils.external_objects(
+                built["resources"], placeholders, backend_settings, settings.get("common_labels") or {})
         out.update(
+            secrets_backend=backend,
+            vault_written=[write["path"] for write in writes] if not check_mode else [],
+            vault_versions=dict(vault.versions) if vault is not None else {},
+            external_secrets=backend_utils.required_remote_entries(
+                [obj for obj in built["resources"] if obj.get("kind") == "ExternalSecret"]),
             tenants=built["tenants"],
             namespaces=[ns for tenant in built["tenants"] for ns in tenant["namespaces"]],
             generated_passwords=built["generated_passwords"],
@@ -139,6 +175,90 @@ class ActionModule(ControllerAction):
         out.update(planned)
         out["pending"] = sum(len(phase["objects"]) + len(phase["secrets"]) for phase in planned["phases"])
         return out
+
+    def _purge(self, tenant_ids, task_vars, check_mode):
+        """Offboarding with purge: the tenants' credentials entries deleted
+        from Vault (the other backends hold nothing of theirs to delete)."""
+        backend, backend_settings = self._backend(None, task_vars)
+        out = {"changed": False, "secrets_backend": backend, "vault_deleted": []}
+        if backend != "vault":
+            return out
+        vault = vault_login(backend_settings, self._loader, self._templar)
+        for tenant_id in tenant_ids:
+            root = "tenant-%s" % tenant_id
+            if vault.read(root, tenant_utils.REDIS_SECRET) is None and not vault.versions.get(vault.path(
+                    root, tenant_utils.REDIS_SECRET)):
+                continue
+            if not check_mode:
+                vault.delete(vault.path(root, tenant_utils.REDIS_SECRET))
+            out["vault_deleted"].append(vault.path(root, tenant_utils.REDIS_SECRET))
+        out["changed"] = bool(out["vault_deleted"])
+        return out
+
+    def _backend(self, cluster, task_vars):
+        """``neurallog_secrets_backend`` and its settings (``neurallog_vault``
+        or ``neurallog_external_secrets``, the keys given over roles/globals'
+        defaults), checked as site.yml's plan checks them (plan.py
+        backend_problems): PlanError naming the setting, before any change."""
+        backend = str(self._var(task_vars, "neurallog_secrets_backend", "kubernetes") or "kubernetes")
+        name = {"vault": "neurallog_vault", "external-secrets": "neurallog_external_secrets"}.get(backend)
+        settings = {}
+        if name:
+            with open(os.path.join(ROLES_DIR, "globals", "defaults", "main.yml")) as handle:
+                settings = dict(yaml.safe_load(handle).get(name) or {})
+            settings.update(self._var(task_vars, name, {}) or {})
+        try:
+            problems = backend_problems(backend, settings, settings, cluster)
+        except backend_utils.SecretRefError as exc:
+            problems = [str(exc)]
+        if problems:
+            raise PlanError("Invalid secrets backend settings (nothing was changed):\n- " + "\n- ".join(problems))
+        return backend, settings
+
+
+def tenant_passwords(valid, backend, secrets, vault, placeholders):
+    """The Redis password of each tenant (normalised, Redis on) that the
+    backend decides, for build_resources' ``passwords``, and the Vault
+    entries read (tenant id -> (root namespace, entry)). external-secrets: a
+    placeholder (the Secret becomes an ExternalSecret reading
+    ``<key_prefix>tenant-<id>/redis-credentials``, property ``password``);
+    vault: the entry's value first, else the Secret's (VaultStore.merged,
+    the platform's rule); else none here (the Secret's or a new one)."""
+    passwords, entries = {}, {}
+    for tenant in valid:
+        if not tenant["redis"]["enabled"]:
+            continue
+        root = tenant["namespaces"][0][0]
+        if backend == "external-secrets":
+            passwords[tenant["id"]] = placeholders.value(root, tenant_utils.REDIS_SECRET, "password")
+        elif vault is not None:
+            stored = [obj for obj in secrets if (obj.get("metadata") or {}).get("namespace") == root
+                      and (obj.get("metadata") or {}).get("name") == tenant_utils.REDIS_SECRET]
+            entry, merged = vault.merged(root, tenant_utils.REDIS_SECRET, stored)
+            entries[tenant["id"]] = (root, entry)
+            passwords[tenant["id"]] = _decoded(merged, "password")
+    return passwords, entries
+
+
+def vault_write_backs(vault, entries, resources):
+    """The entries to write back (VaultStore.pending_write): each tenant
+    whose entry lacks the password its Secret is made with (generated once,
+    or adopted from the Secret)."""
+    writes = []
+    for tenant_id, (root, entry) in sorted(entries.items()):
+        made = [obj for obj in resources if obj["kind"] == "Secret" and obj["metadata"]["namespace"] == root
+                and obj["metadata"]["name"] == tenant_utils.REDIS_SECRET]
+        write = vault.pending_write(root, tenant_utils.REDIS_SECRET, entry, CREDENTIAL_KEYS,
+                                    {"password": _decoded(made, "password")})
+        if write:
+            writes.append(write)
+    return writes
+
+
+def _decoded(secrets, key):
+    """The value of ``key`` in the first of ``secrets`` (base64 data), or None."""
+    encoded = (manifest_utils.first_object(secrets).get("data") or {}).get(key)
+    return base64.b64decode(encoded).decode("utf-8") if encoded else None
 
 
 def write_gitops_tenants(built, tenants, render_dir, gitops):

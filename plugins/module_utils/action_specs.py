@@ -62,6 +62,7 @@ SPECS = dict(
         wait=dict(type="bool", default=True),
         wait_timeout=dict(type="int", default=300),
         timeout=dict(type="int", default=20),
+        purge_credentials=dict(type="list", elements="str", default=[]),
     ),
     wait=_with_connection(
         workloads=dict(type="list", elements="dict", required=True),

@@ -264,6 +264,32 @@ def external_secret(secret, placeholders, store, prefix, refresh_interval="1h", 
     return {"apiVersion": EXTERNAL_SECRETS_API, "kind": "ExternalSecret", "metadata": out_meta, "spec": spec}
 
 
+def external_objects(objects, placeholders, settings, labels, stores_made=None):
+    """``objects`` with every Secret replaced by the ExternalSecret of the
+    same name (``external_secret``), preceded, when ``settings``
+    (``neurallog_external_secrets``) give the store's provider, by the
+    SecretStore of its namespace (or one ClusterSecretStore); ``stores_made``
+    (a set) remembers the stores already made across calls. Used for the
+    platform's objects and the tenants' alike."""
+    stores_made = set() if stores_made is None else stores_made
+    store = {"name": settings.get("store_name"), "kind": settings.get("store_kind")}
+    provider = settings.get("store_provider") or None
+    shared = secret_values_by_text([o for o in objects if o.get("kind") == "Secret"])
+    out = []
+    for obj in objects:
+        if obj.get("kind") != "Secret":
+            out.append(obj)
+            continue
+        namespace = (obj.get("metadata") or {}).get("namespace")
+        where = namespace if store["kind"] == "SecretStore" else ""
+        if provider and where not in stores_made:
+            stores_made.add(where)
+            out.append(secret_store(store, namespace, provider, labels))
+        out.append(external_secret(obj, placeholders, store, settings.get("key_prefix", ""),
+                                   settings.get("refresh_interval") or "1h", shared))
+    return out
+
+
 def _decoded(secret):
     values = dict((key, base64.b64decode(value).decode("utf-8")) for key, value in (secret.get("data") or {}).items())
     values.update(secret.get("stringData") or {})

@@ -33,6 +33,11 @@ description:
     passwords an earlier render wrote. With C(neurallog_gitops) C(argocd) or C(flux) it writes, per tenant,
     C(tenants/<id>/tenant.yaml) and C(tenants/<id>/manifests/), the shared policies in C(tenants/admission/),
     the Secrets only listed (C(required-secrets/tenant-<id>.txt)) and C(gitops/apps/tenants.yaml) (docs/gitops.md).
+  - The Redis password follows C(neurallog_secrets_backend) (docs/secrets.md) as the platform's credentials
+    do - C(vault) reads the KV entry C(<path_prefix>/tenant-<id>/redis-credentials) (one login), generates a
+    missing password once and writes it back with check-and-set before anything is applied;
+    C(external-secrets) replaces the Secret with an ExternalSecret of the same name, no value passing through
+    Ansible (render and GitOps output too, so C(required-secrets/) lists no tenant Secret).
   - The result holds the Redis passwords (in the Secrets), so use C(no_log) on the task and report
     its C(msg) in a task of its own; invalid input and an unsafe prune give C(failed) with a message that
     names the setting and holds no secret.
@@ -76,6 +81,16 @@ options:
     description: Seconds for each request to the API server.
     type: int
     default: 20
+  purge_credentials:
+    description:
+      - Tenant ids, offboarded with C(tenant_offboard_purge), whose credentials are deleted from the secrets
+        backend instead of planning tenants. With C(neurallog_secrets_backend=vault) the KV entry
+        C(<path_prefix>/tenant-<id>/redis-credentials) is deleted, metadata and every version (one login);
+        with the other backends there is nothing to delete (the Secret went with the namespace; the
+        external store is yours). Without purging, offboarding keeps the entry, like the Redis volume.
+    type: list
+    elements: str
+    default: []
 attributes:
   check_mode:
     support: full
@@ -163,6 +178,24 @@ rendered:
   returned: success
   type: list
   elements: str
+secrets_backend:
+  description: C(neurallog_secrets_backend) (C(kubernetes), C(vault) or C(external-secrets)).
+  returned: success
+  type: str
+vault_written:
+  description: With the vault backend, the KV entries written back (generated once or adopted from a Secret).
+  returned: success
+  type: list
+  elements: str
+vault_deleted:
+  description: With O(purge_credentials) and the vault backend, the KV entries deleted.
+  returned: with purge_credentials
+  type: list
+  elements: str
+external_secrets:
+  description: With the external-secrets backend, each remote key the store must hold and its properties.
+  returned: success
+  type: dict
 requests:
   description: The number of requests made to the API server.
   returned: always

@@ -31,7 +31,7 @@ from ansible_collections.neurallog.platform.plugins.module_utils import manifest
 from ansible_collections.neurallog.platform.plugins.module_utils import secrets_backend as backend_utils
 from ansible_collections.neurallog.platform.plugins.module_utils import undeclared as undeclared_utils
 from ansible_collections.neurallog.platform.plugins.module_utils.data_services import (
-    lost_credentials, secret_data, statefulset_immutable_changes)
+    lost_credentials, statefulset_immutable_changes)
 from ansible_collections.neurallog.platform.plugins.plugin_utils.cluster import ClusterError
 
 # The platform's roles in the order their objects are applied. Roles that
@@ -243,10 +243,7 @@ class Plan:
             if self.vault is not None:
                 # Vault's values first; keys only the Secret has are adopted
                 # (a switch from the kubernetes backend rotates nothing).
-                entry_data = self.vault.read(spec["namespace"], spec["name"])
-                data = dict(manifest_utils.first_object(stored).get("data") or {})
-                data.update(secret_data(entry_data or {}))
-                stored = [{"data": data}] if data else []
+                entry_data, stored = self.vault.merged(spec["namespace"], spec["name"], stored)
             if self.cluster is not None and spec.get("claims_selector"):
                 claims = self.cluster.list("v1", "PersistentVolumeClaim", spec["namespace"], spec["claims_selector"])
                 refusal = lost_credentials(stored, spec["keys"], claims, service, spec["name"],
@@ -265,9 +262,10 @@ class Plan:
                 if self.vault is not None:
                     path = self.vault.path(spec["namespace"], spec["name"])
                     self.rotation.update(path=path, version=self.vault.versions.get(path, 0))
-            elif self.vault is not None and dict((k, (entry_data or {}).get(k)) for k in spec["keys"]) != values:
-                path = self.vault.path(spec["namespace"], spec["name"])
-                self.vault_writes.append({"path": path, "data": values, "cas": self.vault.versions.get(path, 0)})
+            elif self.vault is not None:
+                write = self.vault.pending_write(spec["namespace"], spec["name"], entry_data, spec["keys"], values)
+                if write:
+                    self.vault_writes.append(write)
             self.facts[spec["fact"]] = values
 
     def values_unknown(self):
@@ -323,27 +321,10 @@ class Plan:
 
     def external_objects(self, objects):
         """The external-secrets backend: every Secret replaced by the
-        ExternalSecret of the same name (module_utils/secrets_backend.py),
-        preceded, when the settings give the store's provider, by the
-        SecretStore of its namespace (or one ClusterSecretStore)."""
-        settings = self.external_secrets
-        store = {"name": settings.get("store_name"), "kind": settings.get("store_kind")}
-        provider = settings.get("store_provider") or None
-        shared = backend_utils.secret_values_by_text([o for o in objects if o.get("kind") == "Secret"])
-        out = []
-        for obj in objects:
-            if obj.get("kind") != "Secret":
-                out.append(obj)
-                continue
-            namespace = (obj.get("metadata") or {}).get("namespace")
-            where = namespace if store["kind"] == "SecretStore" else ""
-            if provider and where not in self.secret_stores:
-                self.secret_stores.add(where)
-                out.append(backend_utils.secret_store(store, namespace, provider,
-                                                      self.value(self.variables["neurallog_common_labels"])))
-            out.append(backend_utils.external_secret(obj, self.placeholders, store, settings.get("key_prefix", ""),
-                                                     settings.get("refresh_interval") or "1h", shared))
-        return out
+        ExternalSecret of the same name (module_utils/secrets_backend.py
+        external_objects, the tenants' rule too)."""
+        return backend_utils.external_objects(objects, self.placeholders, self.external_secrets,
+                                              self.value(self.variables["neurallog_common_labels"]), self.secret_stores)
 
     def check_immutable(self, role):
         rule = role.plan.get("immutable")

@@ -15,6 +15,8 @@ and each module run would cost a Python process (docs/development.md,
 
 from __future__ import annotations
 
+from ansible_collections.neurallog.platform.plugins.module_utils import manifests as manifest_utils
+from ansible_collections.neurallog.platform.plugins.module_utils.data_services import secret_data
 from ansible_collections.neurallog.platform.plugins.module_utils.secrets_backend import kv_path
 
 try:
@@ -72,6 +74,27 @@ class VaultStore:
             return None
         return dict(data.get("data") or {})
 
+    def merged(self, namespace, name, stored):
+        """The rule of the vault backend, for the platform's Secrets and the
+        tenants' alike: ``(entry, secrets)`` where ``entry`` is the KV entry
+        of ``namespace/name`` (or None) and ``secrets`` the Secret objects
+        ``stored`` (read from the cluster) with Vault's values first; keys
+        only the Secret has are adopted (a switch from the kubernetes
+        backend rotates nothing)."""
+        entry = self.read(namespace, name)
+        data = dict(manifest_utils.first_object(stored).get("data") or {})
+        data.update(secret_data(entry or {}))
+        return entry, ([{"data": data}] if data else [])
+
+    def pending_write(self, namespace, name, entry, keys, values):
+        """The write back (path, data, check-and-set version) when the entry
+        lacks or differs in one of ``keys`` from ``values`` (generated once,
+        or adopted from the Secret); None when it holds them already."""
+        if dict((key, (entry or {}).get(key)) for key in keys) == dict((key, values.get(key)) for key in keys):
+            return None
+        path = self.path(namespace, name)
+        return {"path": path, "data": values, "cas": self.versions.get(path, 0)}
+
     def write(self, path, data, cas):
         """Write ``data`` as a new version of ``path``, only if the entry is
         still at version ``cas`` (0: only if it does not exist): a run never
@@ -84,3 +107,11 @@ class VaultStore:
         version = int(((response or {}).get("data") or {}).get("version") or 0)
         self.versions[path] = version
         return version
+
+    def delete(self, path):
+        """Delete the entry ``path``: its metadata and every version (an
+        offboarded tenant's credentials, when purging)."""
+        try:
+            self.client.secrets.kv.v2.delete_metadata_and_all_versions(path=path, mount_point=self.mount)
+        except Exception as exc:  # pylint: disable=broad-exception-caught
+            raise self._fail("delete", path, exc)

@@ -27,6 +27,7 @@ __metaclass__ = type
 import base64
 import json
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -312,6 +313,79 @@ def test_vault_oidc_client_secret_read_from_kv(cluster, openbao):
     print("OIDC client secret from OpenBao (%.0f s): %s" % (proc.seconds, recap_line(proc.output)))
 
 
+# -- tenants ----------------------------------------------------------------------
+
+TENANT = "tenant-demo"   # the local inventory's tenant
+TENANT_ENTRY = "neurallog/%s/redis-credentials" % TENANT
+
+
+def tenant_kv(openbao, path=TENANT_ENTRY):
+    """(data, version) of a tenant's credentials entry, or None."""
+    try:
+        read = openbao["api"].secrets.kv.v2.read_secret_version(path=path, mount_point="secret",
+                                                                raise_on_deleted_version=True)
+    except hvac.exceptions.InvalidPath:
+        return None
+    return read["data"]["data"], read["data"]["metadata"]["version"]
+
+
+def offboard_report(output):
+    """The offboarding's report line (the callback may fold it)."""
+    return re.search(r"Tenant demo: removed [^'\"]*", " ".join(output.split())).group(0)
+
+
+def test_vault_tenant_credentials_written_once_and_read_back(cluster, openbao):
+    """tenants.yml with the vault backend: the tenant's Redis password is
+    written to its entry once (version 1), the Secret the workloads read
+    holds Vault's value, a re-run reads it back and changes nothing."""
+    assert tenant_kv(openbao) is None
+    first = cluster.run("playbooks/tenants.yml", **vault_vars(openbao))
+    assert first.returncode == 0, first.output[-4000:]
+    data, version = tenant_kv(openbao)
+    assert version == 1 and sorted(data) == ["password"] and len(data["password"]) == 32
+    secret = cluster.secret(TENANT, "redis-credentials")
+    assert secret["password"] == data["password"]
+    assert ">%s " % data["password"] in secret["auth.conf"]
+    assert secret["url"].startswith("redis://neurallog:%s@" % data["password"])
+    assert data["password"] not in first.output
+    resource_version = cluster.core.read_namespaced_secret("redis-credentials", TENANT).metadata.resource_version
+
+    again = cluster.run("playbooks/tenants.yml", **vault_vars(openbao))
+    assert again.returncode == 0, again.output[-4000:]
+    assert recap(again.output) == (0, 0), again.output[-3000:]
+    assert tenant_kv(openbao) == (data, 1)
+    assert cluster.core.read_namespaced_secret("redis-credentials", TENANT).metadata.resource_version == resource_version
+    assert data["password"] not in again.output
+    print("tenants.yml with vault, first run (%.0f s): %s" % (first.seconds, recap_line(first.output)))
+    print("tenants.yml with vault, re-run (%.0f s): %s" % (again.seconds, recap_line(again.output)))
+
+
+def test_vault_offboarding_keeps_the_tenant_entry_unless_purge(cluster, openbao):
+    """Like the Redis volume: offboarding keeps the entry (the tenant comes
+    back with its password), tenant_offboard_purge deletes it."""
+    kept = tenant_kv(openbao)
+    assert kept is not None
+    offboard = dict(vault_vars(openbao), tenant_offboard_id="demo", tenant_offboard_confirm="demo")
+    proc = cluster.run("playbooks/tenant_offboard.yml", **offboard)
+    assert proc.returncode == 0, proc.output[-4000:]
+    assert "Vault entry %s kept" % TENANT_ENTRY in proc.output, proc.output[-3000:]
+    assert TENANT not in cluster.namespaces()
+    assert tenant_kv(openbao) == kept
+    back = cluster.run("playbooks/tenants.yml", **vault_vars(openbao))
+    assert back.returncode == 0, back.output[-4000:]
+    assert cluster.secret(TENANT, "redis-credentials")["password"] == kept[0]["password"]
+    assert tenant_kv(openbao) == kept
+    print("offboarded: %s" % offboard_report(proc.output))
+
+    purged = cluster.run("playbooks/tenant_offboard.yml", tenant_offboard_purge=True, **offboard)
+    assert purged.returncode == 0, purged.output[-4000:]
+    assert "Vault entry %s deleted" % TENANT_ENTRY in purged.output, purged.output[-3000:]
+    assert TENANT not in cluster.namespaces()
+    assert tenant_kv(openbao) is None
+    assert kept[0]["password"] not in purged.output
+    print("offboarded with purge: %s" % offboard_report(purged.output))
+
+
 # -- external-secrets -----------------------------------------------------------
 
 ESO_NAMESPACES = {"neurallog_namespace_system": "eso-system", "neurallog_namespace_data": "eso-data",
@@ -414,3 +488,33 @@ def test_external_secrets_objects_instead_of_secrets(cluster, openbao, tmp_path)
     assert os.listdir(os.path.join(render, "secrets")) == []
     assert sorted((d["metadata"]["namespace"], d["metadata"]["name"]) for d in docs
                   if d["kind"] == "ExternalSecret") == sorted(external)
+
+
+ESO_TENANT = {"id": "esot", "name": "External Secrets tenant", "tier": "small"}
+
+
+def test_external_secrets_tenant_gets_externalsecrets_and_no_secret(cluster, openbao):
+    """tenants.yml with external-secrets (the CRDs installed above): the
+    tenant's Redis Secret is an ExternalSecret of the same name reading
+    <key_prefix>tenant-<id>/redis-credentials, with its SecretStore,
+    accepted by the API server; no Secret; a re-run changes nothing."""
+    extra = dict(external_secrets_vars(openbao), tenant_list=[ESO_TENANT])
+    first = cluster.run("playbooks/tenants.yml", **extra)
+    assert first.returncode == 0, first.output[-4000:]
+    again = cluster.run("playbooks/tenants.yml", **extra)
+    assert again.returncode == 0 and recap(again.output) == (0, 0), again.output[-3000:]
+    dynamic = DynamicClient(cluster.api)
+    external = dynamic.resources.get(api_version="external-secrets.io/v1beta1", kind="ExternalSecret").get(
+        namespace="tenant-esot").to_dict()["items"]
+    assert [o["metadata"]["name"] for o in external] == ["redis-credentials"]
+    spec = external[0]["spec"]
+    assert spec["secretStoreRef"] == {"name": "neurallog-vault", "kind": "SecretStore"}
+    assert [(d["secretKey"], d["remoteRef"]["key"], d["remoteRef"]["property"]) for d in spec["data"]] == [
+        ("redis_credentials_password", "neurallog/tenant-esot/redis-credentials", "password")]
+    assert spec["target"]["template"]["data"]["url"].startswith("redis://neurallog:{{ .redis_credentials_password }}@")
+    stores = dynamic.resources.get(api_version="external-secrets.io/v1beta1", kind="SecretStore").get(
+        namespace="tenant-esot").to_dict()["items"]
+    assert [o["metadata"]["name"] for o in stores] == ["neurallog-vault"]
+    assert [s.metadata.name for s in cluster.core.list_namespaced_secret("tenant-esot").items] == []
+    print("tenants.yml with external-secrets, first run (%.0f s): %s" % (first.seconds, recap_line(first.output)))
+    print("tenants.yml with external-secrets, re-run (%.0f s): %s" % (again.seconds, recap_line(again.output)))

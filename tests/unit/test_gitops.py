@@ -248,14 +248,16 @@ def test_onboarding_one_tenant_adds_its_folder_and_keeps_the_others(tmp_path):
 def test_external_secrets_backend_writes_externalsecret_references_not_a_list(tmp_path, tool):
     """neurallog_secrets_backend=external-secrets: the layers hold the
     ExternalSecrets (no Secret, no value, no placeholder), required-secrets/
-    lists none of the platform's Secrets; two renders are byte-identical."""
+    lists none of the platform's or the tenants' Secrets; two renders are
+    byte-identical."""
     backend = ["neurallog_secrets_backend=external-secrets",
                '{"neurallog_external_secrets": {"store_name": "vault", "store_kind": "ClusterSecretStore", '
                '"key_prefix": "neurallog/"}}']
     folders = [tmp_path / "first", tmp_path / "second"]
     for folder in folders:
-        proc = run("site.yml", folder, "neurallog_gitops=%s" % tool, *(GITOPS_ARGS[1:] + backend))
-        assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]
+        for playbook in ("site.yml", "playbooks/tenants.yml"):
+            proc = run(playbook, folder, "neurallog_gitops=%s" % tool, *(GITOPS_ARGS[1:] + backend))
+            assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]
     first = tree(folders[0])
     assert first == tree(folders[1])
     assert not [p for p in first if p.startswith("required-secrets/") or p.startswith("secrets/")], sorted(first)
@@ -267,6 +269,12 @@ def test_external_secrets_backend_writes_externalsecret_references_not_a_list(tm
             if doc and doc.get("kind") == "ExternalSecret":
                 external[(doc["metadata"]["namespace"], doc["metadata"]["name"])] = (path, doc["spec"])
     assert external[("neurallog-data", "postgresql")][0] == "layers/10-data/postgresql.yaml"
+    # the tenants too: their Redis Secret is an ExternalSecret in the
+    # tenant's folder, required-secrets/ lists no tenant-<id>.txt
+    path, spec = external[("tenant-demo", "redis-credentials")]
+    assert path.startswith("tenants/demo/"), path
+    assert spec["data"] == [{"secretKey": "redis_credentials_password", "remoteRef": {
+        "key": "neurallog/tenant-demo/redis-credentials", "property": "password"}}]
     path, spec = external[("neurallog-system", "database-credentials")]
     assert path == "layers/10-data/postgresql.yaml"
     assert spec["secretStoreRef"] == {"name": "vault", "kind": "ClusterSecretStore"}

@@ -13,12 +13,14 @@ from ansible.template import Templar
 from ansible_collections.neurallog.platform.plugins.action.plan import preflight
 from ansible_collections.neurallog.platform.plugins.module_utils import secrets_backend as backend
 from ansible_collections.neurallog.platform.plugins.plugin_utils import reconcile
+from ansible_collections.neurallog.platform.plugins.plugin_utils.vault_store import VaultStore
 
 from test_reconcile import ROLES, FakeCluster, applied
 
 
-class FakeVault:
-    """What Plan needs of plugin_utils.vault_store.VaultStore, in memory."""
+class FakeVault(VaultStore):
+    """plugin_utils.vault_store.VaultStore with its KV engine in memory (the
+    merge and write-back rule, merged and pending_write, are the real ones)."""
 
     mount = "secret"
 
